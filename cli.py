@@ -1,0 +1,305 @@
+"""Command line for the Spotify popularity pipeline: build, train, run, predict, sql, models.
+
+Heavy libraries are imported inside the commands, so `--help` answers at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ml.errors import UserError
+
+EXIT_USER_ERROR = 1
+EXIT_ROWS_REJECTED = 3
+
+
+class Progress:
+    """Progress on stderr: every step on a terminal (one updating line), steps only in logs."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.is_terminal = sys.stderr.isatty()
+
+    def __call__(self, message: str, transient: bool = False) -> None:
+        elapsed = f"[{time.monotonic() - self.started:6.1f}s]"
+        if self.is_terminal:
+            click.echo(f"\r\033[K{elapsed} {message}", err=True, nl=not transient)
+        elif not transient:
+            click.echo(f"{elapsed} {message}", err=True)
+
+    def step(self, message: str) -> None:
+        self(message)
+
+    def detail(self, message: str) -> None:
+        self(message, transient=True)
+
+
+class CleanErrors(click.Group):
+    """User errors end as one line on stderr and exit code 1; --debug shows the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+warehouse_option = click.option(
+    "--warehouse",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="DuckDB file [default: env SPOTIFY_WAREHOUSE, else warehouse/spotify.duckdb].",
+)
+raw_option = click.option(
+    "--raw",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Raw Kaggle CSV [default: env SPOTIFY_RAW_CSV, else warehouse/raw/spotify-2023.csv, "
+    "else the bundled sample].",
+)
+
+
+@click.group(cls=CleanErrors)
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Predict song popularity from the Kaggle "Top Spotify Songs 2023" data with dbt + DuckDB,
+    scikit-learn and MLflow."""
+    ctx.obj = {"debug": debug or os.environ.get("SPOTIFY_DEBUG") == "1"}
+
+
+def _build(raw: Path | None, warehouse: Path | None, progress: Progress):
+    from ml.dataset import resolve_raw_csv
+    from ml.dbt import run_dbt
+    from ml.settings import resolve_paths
+
+    paths = resolve_paths(warehouse)
+    dataset = resolve_raw_csv(raw)
+    if dataset.is_sample:
+        click.secho(
+            "NOTE: no raw file found (--raw, SPOTIFY_RAW_CSV, warehouse/raw/spotify-2023.csv): "
+            "using the bundled SYNTHETIC sample. See README, 'Getting the real data'.",
+            err=True,
+            fg="yellow",
+            bold=True,
+        )
+    progress.step(f"dbt build: {dataset.path.name} -> {paths.warehouse}")
+    result = run_dbt(["build"], paths.warehouse, dataset.path, on_line=progress.detail)
+    return paths, dataset, result
+
+
+def _row_counts(paths) -> dict:
+    from ml import warehouse
+
+    row = warehouse.read_table(paths.warehouse, "audit.build_dataset").iloc[0]
+    return {key: int(row[key]) for key in ("raw_rows", "clean_rows", "rejected_rows")}
+
+
+@cli.command()
+@raw_option
+@warehouse_option
+def build(raw: Path | None, warehouse: Path | None) -> None:
+    """Build and test the warehouse with dbt (staging, marts, audit)."""
+    progress = Progress()
+    paths, dataset, result = _build(raw, warehouse, progress)
+    counts = _row_counts(paths)
+    click.echo(
+        f"built {paths.warehouse.name} from {dataset.name}: {counts['raw_rows']} raw rows = "
+        f"{counts['clean_rows']} clean + {counts['rejected_rows']} rejected; "
+        f"{result.passed} dbt nodes passed"
+    )
+
+
+cv_repeats_option = click.option(
+    "--cv-repeats",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Override every config's cross-validation repeats (e.g. 1 for a quick run).",
+)
+
+
+def _train_configs(config_refs, paths, progress: Progress, cv_repeats: int | None) -> list:
+    from dataclasses import replace
+
+    from ml.config import load_config
+    from ml.train import train_config
+
+    configs = [load_config(ref) for ref in config_refs]
+    if cv_repeats is not None:
+        configs = [
+            replace(config, cv=replace(config.cv, n_repeats=cv_repeats)) for config in configs
+        ]
+    results = []
+    for config in configs:
+        progress.step(f"training {config.name} ({config.task}, {config.model_type}, "
+                      f"{config.feature_set} features)")  # fmt: skip
+        result = train_config(config, paths, progress=progress.detail)
+        metric = "r2" if config.task == "regression" else "pr_auc"
+        champion = ", champion" if result.is_champion else ""
+        progress.step(
+            f"{config.name}: CV {metric} {result.score:.3f} (v{result.model_version}{champion})"
+        )
+        results.append(result)
+    return results
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_refs",
+    multiple=True,
+    metavar="NAME|PATH",
+    help="Config name in ml/configs/ or path to a YAML file; repeatable.",
+)
+@click.option("--all", "train_all", is_flag=True, help="Train every config in ml/configs/.")
+@cv_repeats_option
+@warehouse_option
+def train(
+    config_refs: tuple[str, ...], train_all: bool, cv_repeats: int | None, warehouse: Path | None
+) -> None:
+    """Train, cross-validate and log models; write predictions to schema ml."""
+    from ml.config import config_names
+    from ml.settings import resolve_paths
+
+    if train_all:
+        config_refs = tuple(config_names())
+    if not config_refs:
+        raise UserError("name at least one --config, or use --all "
+                        f"(configs: {', '.join(config_names())})")  # fmt: skip
+    paths = resolve_paths(warehouse)
+    results = _train_configs(config_refs, paths, Progress(), cv_repeats)
+    click.echo(f"trained {len(results)} config(s) into {paths.warehouse.name}: "
+               + ", ".join(f"{r.config_name} {r.score:.3f}" for r in results))  # fmt: skip
+
+
+@cli.command()
+@raw_option
+@cv_repeats_option
+@warehouse_option
+def run(raw: Path | None, cv_repeats: int | None, warehouse: Path | None) -> None:
+    """Build the warehouse with dbt, then train every config."""
+    from ml.config import config_names
+
+    progress = Progress()
+    paths, dataset, _ = _build(raw, warehouse, progress)
+    counts = _row_counts(paths)
+    results = _train_configs(config_names(), paths, progress, cv_repeats)
+    sample_note = " (SYNTHETIC SAMPLE)" if dataset.is_sample else ""
+    click.echo(
+        f"run complete on {dataset.name}{sample_note}: {counts['clean_rows']} clean + "
+        f"{counts['rejected_rows']} rejected rows; {len(results)} configs trained; "
+        f"warehouse {paths.warehouse}"
+    )
+
+
+@cli.command()
+@click.option(
+    "--input",
+    "input_csv",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV of new songs in the raw Kaggle file's columns (streams may be blank).",
+)
+@click.option(
+    "--output",
+    "output_csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write predictions here [default: print them].",
+)
+@warehouse_option
+def predict(input_csv: Path, output_csv: Path | None, warehouse: Path | None) -> None:
+    """Score new songs with the champion models. Exit code 3 if any row was rejected."""
+    from ml.predict import score_csv
+    from ml.settings import resolve_paths
+
+    scored = score_csv(input_csv.resolve(), resolve_paths(warehouse), Progress().step)
+    for row in scored.rejected.itertuples():
+        click.echo(f"rejected row {row.raw_row_number}: {row.reject_reason} "
+                   f"({row.rejected_field}={row.rejected_value})", err=True)  # fmt: skip
+    if output_csv is not None:
+        scored.predictions.to_csv(output_csv, index=False)
+    else:
+        click.echo(scored.predictions.to_string(index=False))
+    destination = f" to {output_csv}" if output_csv else ""
+    click.echo(f"scored {len(scored.predictions)} row(s){destination}, rejected "
+               f"{len(scored.rejected)}; models: {scored.model_versions['regression']}, "
+               f"{scored.model_versions['classification']}")  # fmt: skip
+    if len(scored.rejected):
+        sys.exit(EXIT_ROWS_REJECTED)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--max-rows", default=50, show_default=True, help="Rows to print.")
+@warehouse_option
+def sql(query: str, max_rows: int, warehouse: Path | None) -> None:
+    """Run a read-only SQL QUERY on the warehouse and print the result."""
+    from ml.settings import resolve_paths
+    from ml.warehouse import run_query
+
+    paths = resolve_paths(warehouse)
+    result = run_query(paths.warehouse, query)
+    with_options = {"max_rows": max_rows, "max_cols": 30, "width": 200}
+    import pandas as pd
+
+    with pd.option_context("display.max_rows", with_options["max_rows"],
+                           "display.max_columns", with_options["max_cols"],
+                           "display.width", with_options["width"]):  # fmt: skip
+        click.echo(result.to_string(index=False, max_rows=max_rows))
+    click.echo(f"{len(result)} row(s)", err=True)
+
+
+@cli.command()
+@warehouse_option
+def models(warehouse: Path | None) -> None:
+    """List registered model versions, their CV scores and which one is champion."""
+    from ml import tracking
+    from ml.settings import resolve_paths
+
+    tracking.configure(resolve_paths(warehouse))
+    versions = tracking.list_model_versions()
+    if versions.empty:
+        raise UserError("no registered models yet (run `python cli.py train --all`)")
+    click.echo(versions.to_string(index=False))
+    click.echo(f"{len(versions)} model version(s)", err=True)
+
+
+@cli.command("make-sample")
+@click.option(
+    "--rows",
+    default=None,
+    type=click.IntRange(min=20),
+    help="Songs to generate [default: 400, the bundled sample].",
+)
+@click.option("--seed", default=None, type=int, help="Random seed [default: 2023].")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write [default: warehouse/sample/spotify-2023-sample.csv].",
+)
+def make_sample(rows: int | None, seed: int | None, out_path: Path | None) -> None:
+    """(Re)generate the synthetic sample in the raw file's format (byte-identical by default)."""
+    from ml.sample import DEFAULT_ROWS, DEFAULT_SEED, write_sample
+    from ml.settings import SAMPLE_CSV
+
+    target = out_path or SAMPLE_CSV
+    written = write_sample(target, rows or DEFAULT_ROWS, DEFAULT_SEED if seed is None else seed)
+    click.echo(f"wrote {written} data rows to {target}")
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,35 @@
+-- Which file this warehouse was built from: ml/ copies name and sha256 into every run.
+with
+
+raw_file as (
+
+    select * from {{ source('spotify', 'raw_file') }}
+
+),
+
+row_counts as (
+
+    select
+        (select count(*) from {{ ref('stg_spotify__tracks') }}) as raw_rows,
+        (select count(*) from {{ ref('tracks') }}) as clean_rows,
+        (select count(*) from {{ ref('rejected_rows') }}) as rejected_rows
+
+),
+
+build_dataset as (
+
+    select
+        parse_filename(raw_file.filename) as dataset_name,
+        raw_file.filename as dataset_path,
+        sha256(raw_file.content) as dataset_sha256,
+        raw_file.size as dataset_bytes,
+        row_counts.raw_rows,
+        row_counts.clean_rows,
+        row_counts.rejected_rows,
+        current_timestamp::timestamp as built_at
+    from raw_file
+    cross join row_counts
+
+)
+
+select * from build_dataset

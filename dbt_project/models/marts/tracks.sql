@@ -1,0 +1,49 @@
+with
+
+validated as (
+
+    select * from {{ ref('int_tracks_validated') }}
+    where reject_reason is null
+
+),
+
+tracks as (
+
+    select
+        ---------- ids
+        md5(lower(track_name) || chr(31) || lower(artist_names)) as track_id,
+        raw_row_number,
+
+        ---------- text
+        track_name,
+        artist_names,
+        musical_key,
+        mode,
+
+        ---------- numerics
+        artist_count,
+        bpm,
+        danceability_pct,
+        valence_pct,
+        energy_pct,
+        acousticness_pct,
+        instrumentalness_pct,
+        liveness_pct,
+        speechiness_pct,
+        in_spotify_playlists,
+        in_spotify_charts,
+        in_apple_playlists,
+        in_apple_charts,
+        in_deezer_playlists,
+        in_deezer_charts,
+        in_shazam_charts,
+        streams,
+
+        ---------- dates
+        released_date
+
+    from validated
+
+)
+
+select * from tracks

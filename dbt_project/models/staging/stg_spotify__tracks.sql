@@ -1,0 +1,42 @@
+{%- set numeric_columns = spotify_numeric_columns() -%}
+
+with
+
+source as (
+
+    select
+        row_number() over () as raw_row_number,
+        *
+    from {{ source('spotify', 'raw_tracks') }}
+
+),
+
+renamed as (
+
+    select
+        ---------- ids
+        raw_row_number,
+
+        ---------- text
+        {{ clean_text('track_name') }} as track_name,
+        {{ clean_text('"artist(s)_name"') }} as artist_names,
+        {{ clean_text('"key"') }} as musical_key,
+        {{ clean_text('"mode"') }} as mode,
+
+        ---------- numerics
+        {%- for raw_name, clean_name in numeric_columns.items() %}
+            {{ parse_integer('"' ~ raw_name ~ '"') }} as {{ clean_name }},
+        {%- endfor %}
+
+        ---------- raw text of the numerics, so the audit can show what failed to parse
+        -- noqa: disable=LT02
+        {%- for raw_name, clean_name in numeric_columns.items() %}
+            {{ clean_text('"' ~ raw_name ~ '"') }} as {{ clean_name }}_text{{ ',' if not loop.last }}
+        {%- endfor %}
+    -- noqa: enable=LT02
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,1 @@
+"""The Python ML layer: reads marts.track_features, trains and tracks scikit-learn models."""

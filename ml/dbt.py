@@ -1,0 +1,87 @@
+"""Runs dbt in a child process, so its DuckDB connection (and lock) ends with the process."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ml.errors import UserError
+from ml.settings import DBT_PROJECT_DIR, RAW_CSV_ENV, WAREHOUSE_ENV
+
+PROGRESS_LINE = re.compile(r"\d+ of \d+ (OK|PASS|ERROR|FAIL|WARN|SKIP)\b.*")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    passed: int
+    failed: int
+    output: str
+
+
+def run_dbt(
+    command: list[str],
+    warehouse: Path,
+    raw_csv: Path,
+    variables: dict | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> DbtResult:
+    """`dbt <command>` against `warehouse`, reading `raw_csv`. Raises UserError on failure."""
+    if "'" in str(raw_csv) or "'" in str(warehouse):
+        raise UserError(f"paths may not contain a single quote: {raw_csv}")
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, WAREHOUSE_ENV: str(warehouse), RAW_CSV_ENV: str(raw_csv)}
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    arguments = [
+        sys.executable, "-m", "dbt.cli.main", *command,
+        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--no-use-colors",
+    ]  # fmt: skip
+    if variables:
+        arguments += ["--vars", json.dumps(variables)]
+    process = subprocess.Popen(
+        arguments,
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    assert process.stdout is not None
+    for raw_line in process.stdout:
+        line = ANSI.sub("", raw_line.rstrip())
+        lines.append(line)
+        match = PROGRESS_LINE.search(line)
+        if match and on_line is not None:
+            on_line(match.group(0))
+    return_code = process.wait()
+    output = "\n".join(lines)
+    passed, failed = _totals(output)
+    if return_code != 0:
+        raise UserError(f"dbt {command[0]} failed: {_first_error(lines)}")
+    return DbtResult(passed=passed, failed=failed, output=output)
+
+
+def _totals(output: str) -> tuple[int, int]:
+    match = re.search(r"Done\. PASS=(\d+) WARN=\d+ ERROR=(\d+)", output)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def _first_error(lines: list[str]) -> str:
+    """The most useful single line of dbt's failure output."""
+    for marker in ("Error:", "Error in", "Failure in", "Got ", "ERROR"):
+        for index, line in enumerate(lines):
+            if marker in line:
+                detail = line.split("  ", 1)[-1].strip()
+                following = lines[index + 1].strip() if index + 1 < len(lines) else ""
+                if marker in ("Failure in", "Error in") and following:
+                    detail = f"{detail}: {following}"
+                return detail
+    return lines[-1] if lines else "no output"

@@ -1,0 +1,50 @@
+"""Where things live. Every path comes from here, built on the project root; env vars override."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+WAREHOUSE_DIR = PROJECT_ROOT / "warehouse"
+SAMPLE_CSV = WAREHOUSE_DIR / "sample" / "spotify-2023-sample.csv"
+DEFAULT_RAW_CSV = WAREHOUSE_DIR / "raw" / "spotify-2023.csv"
+
+WAREHOUSE_ENV = "SPOTIFY_WAREHOUSE"
+RAW_CSV_ENV = "SPOTIFY_RAW_CSV"
+MLFLOW_DIR_ENV = "SPOTIFY_MLFLOW_DIR"
+
+REGRESSION_MODEL_NAME = "spotify-log-streams-regressor"
+CLASSIFICATION_MODEL_NAME = "spotify-top-decile-classifier"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The state one command works on: the DuckDB file and the MLflow store beside it."""
+
+    warehouse: Path
+    mlflow_dir: Path
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def artifact_location(self) -> Path:
+        return self.mlflow_dir / "mlartifacts"
+
+
+def resolve_paths(warehouse: str | Path | None = None) -> Paths:
+    """--warehouse, then env SPOTIFY_WAREHOUSE, then warehouse/spotify.duckdb.
+
+    The MLflow store sits next to the DuckDB file unless SPOTIFY_MLFLOW_DIR says otherwise,
+    so a temporary warehouse gets a temporary MLflow store too.
+    """
+    chosen = warehouse or os.environ.get(WAREHOUSE_ENV) or WAREHOUSE_DIR / "spotify.duckdb"
+    warehouse_path = Path(chosen).expanduser().resolve()
+    mlflow_dir = os.environ.get(MLFLOW_DIR_ENV)
+    mlflow_path = Path(mlflow_dir).expanduser().resolve() if mlflow_dir else warehouse_path.parent
+    return Paths(warehouse=warehouse_path, mlflow_dir=mlflow_path)

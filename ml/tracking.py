@@ -1,0 +1,188 @@
+"""The only module that imports mlflow (and skops). Runs, registered models and champions.
+
+Models are stored in skops format. Loading never trusts the list saved inside the model:
+it uses TRUSTED_TYPES from this file, so a tampered artifact that smuggles in another type
+is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+# MLflow must not try to reach the network (telemetry) from a closed machine.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+import mlflow  # noqa: E402
+import pandas as pd  # noqa: E402
+import skops.io  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+
+from ml.errors import UserError
+from ml.evaluate import CHAMPION_METRIC
+from ml.settings import CLASSIFICATION_MODEL_NAME, REGRESSION_MODEL_NAME, Paths
+
+logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+EXPERIMENT_NAME = "spotify-popularity"
+CHAMPION_ALIAS = "champion"
+MODEL_NAMES = {"regression": REGRESSION_MODEL_NAME, "classification": CLASSIFICATION_MODEL_NAME}
+
+# Types in our pipelines that skops does not trust by default, found with
+# skops.io.get_untrusted_types on every model type in ml/pipeline.py.
+TRUSTED_TYPES = [
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+]
+
+
+def configure(paths: Paths) -> str:
+    """Point MLflow at the sqlite store and return the experiment id (created if needed)."""
+    paths.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(paths.tracking_uri)
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
+    if experiment is not None:
+        return experiment.experiment_id
+    return mlflow.create_experiment(
+        EXPERIMENT_NAME, artifact_location=paths.artifact_location.as_uri()
+    )
+
+
+@contextmanager
+def training_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> Iterator[str]:
+    """An MLflow run; it ends FINISHED, or FAILED if the body raises (or on Ctrl-C)."""
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+        yield run.info.run_id
+
+
+def log_params(params: dict[str, Any]) -> None:
+    mlflow.log_params({key: str(value)[:500] for key, value in params.items()})
+
+
+def log_metrics(metrics: pd.DataFrame) -> None:
+    values = {}
+    for row in metrics.itertuples():
+        values[row.metric] = row.value
+        values[f"{row.metric}_std"] = row.std
+    mlflow.log_metrics(values)
+
+
+def log_dict(data: Any, file_name: str) -> None:
+    mlflow.log_dict(data, file_name)
+
+
+def _trusted_types_for(model) -> list[str]:
+    untrusted = sorted(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+    unexpected = [name for name in untrusted if name not in TRUSTED_TYPES]
+    if unexpected:
+        raise RuntimeError(
+            f"model holds types not in TRUSTED_TYPES ({', '.join(unexpected)}); "
+            "review them and add them to ml/tracking.py"
+        )
+    return untrusted
+
+
+def log_model(model, task: str, input_example: pd.DataFrame, tags: dict[str, str]) -> str:
+    """Log the fitted pipeline as `model`, register it under the task's name; return the version."""
+    import sklearn
+    from mlflow.models import infer_signature
+
+    prediction = (
+        model.predict_proba(input_example)[:, 1] if task == "classification"
+        else model.predict(input_example)
+    )  # fmt: skip
+    # The registry prints "Successfully registered model ..." to stderr; keep the CLI quiet.
+    with contextlib.redirect_stderr(io.StringIO()):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(input_example, prediction),
+            input_example=input_example,
+            pip_requirements=[
+                f"scikit-learn=={sklearn.__version__}",
+                f"skops=={skops.__version__}",
+                f"pandas=={pd.__version__}",
+            ],
+            serialization_format="skops",
+            skops_trusted_types=_trusted_types_for(model),
+            registered_model_name=MODEL_NAMES[task],
+        )
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(MODEL_NAMES[task], version, key, value)
+    return version
+
+
+def _champion(client: MlflowClient, model_name: str):
+    try:
+        return client.get_model_version_by_alias(model_name, CHAMPION_ALIAS)
+    except MlflowException:
+        return None
+
+
+def promote_if_better(task: str, version: str, score: float, dataset_sha256: str) -> bool:
+    """Move `champion` to `version` if it beats the champion's CV score on the same dataset.
+
+    A champion trained on different data is not comparable: the new version replaces it.
+    """
+    client = MlflowClient()
+    model_name = MODEL_NAMES[task]
+    champion = _champion(client, model_name)
+    same_data = champion is not None and champion.tags.get("dataset_sha256") == dataset_sha256
+    if same_data and score <= float(champion.tags.get("cv_score", "-inf")):
+        return False
+    client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
+    return True
+
+
+def load_champion(task: str):
+    """The champion pipeline for a task, and its version's tags plus `model_version`."""
+    client = MlflowClient()
+    model_name = MODEL_NAMES[task]
+    champion = _champion(client, model_name)
+    if champion is None:
+        raise UserError(f"no champion model for {task} yet (run `python cli.py train` first)")
+    with tempfile.TemporaryDirectory() as folder:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{model_name}@{CHAMPION_ALIAS}", dst_path=folder
+        )
+        model_file = Path(local) / "model.skops"
+        try:
+            model = skops.io.load(model_file, trusted=TRUSTED_TYPES)
+        except Exception as error:
+            raise UserError(
+                f"refusing to load {model_name} version {champion.version}: {error}"
+            ) from error
+    return model, {**champion.tags, "model_version": str(champion.version)}
+
+
+def list_model_versions() -> pd.DataFrame:
+    """Every registered version of both models, with score, dataset and champion flag."""
+    client = MlflowClient()
+    rows = []
+    for task, model_name in MODEL_NAMES.items():
+        champion = _champion(client, model_name)
+        for version in client.search_model_versions(f"name = '{model_name}'"):
+            rows.append({
+                "model": model_name,
+                "version": int(version.version),
+                "config": version.tags.get("config_name", ""),
+                "metric": CHAMPION_METRIC[task],
+                "cv_score": float(version.tags.get("cv_score", "nan")),
+                "dataset": version.tags.get("dataset_name", ""),
+                "is_champion": champion is not None and champion.version == version.version,
+                "run_id": version.run_id,
+            })  # fmt: skip
+    return pd.DataFrame(rows)

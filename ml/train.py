@@ -1,0 +1,154 @@
+"""Train one config end to end: read the mart, cross-validate, fit, track, write back."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from ml import warehouse
+from ml.config import TrainConfig
+from ml.evaluate import CHAMPION_METRIC, best_f1_threshold, cross_validate, summarize
+from ml.features import ID_COLUMN, TARGETS, feature_matrix, target_vector
+from ml.pipeline import make_pipeline_for
+from ml.settings import PROJECT_ROOT, Paths
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    config_name: str
+    task: str
+    metrics: pd.DataFrame
+    model_version: str
+    is_champion: bool
+
+    @property
+    def score(self) -> float:
+        metric = CHAMPION_METRIC[self.task]
+        return float(self.metrics.set_index("metric").loc[metric, "value"])
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True
+        )
+    except OSError:
+        return None
+    if result.returncode != 0:
+        return None
+    return result.stdout.strip() or None
+
+
+def prediction_frame(
+    run_id: str, config: TrainConfig, track_ids: pd.Series, y: np.ndarray,
+    oof_prediction: np.ndarray, threshold: float | None,
+) -> pd.DataFrame:  # fmt: skip
+    """ml.predictions rows: one per track, every one out-of-fold."""
+    frame = pd.DataFrame({
+        "run_id": run_id,
+        "config_name": config.name,
+        "task": config.task,
+        "track_id": track_ids.to_numpy(),
+        "is_out_of_fold": True,
+        "predicted_log_streams": np.nan,
+        "actual_log_streams": np.nan,
+        "predicted_streams": np.nan,
+        "predicted_probability": np.nan,
+        "predicted_label": pd.array([None] * len(y), dtype="boolean"),
+        "actual_label": pd.array([None] * len(y), dtype="boolean"),
+    })  # fmt: skip
+    if config.task == "regression":
+        frame["predicted_log_streams"] = oof_prediction
+        frame["actual_log_streams"] = y
+        frame["predicted_streams"] = np.exp(oof_prediction)
+    else:
+        frame["predicted_probability"] = oof_prediction
+        frame["predicted_label"] = pd.array(oof_prediction >= threshold, dtype="boolean")
+        frame["actual_label"] = pd.array(y.astype(bool), dtype="boolean")
+    return frame
+
+
+def train_config(
+    config: TrainConfig, paths: Paths, progress: Callable[[str], None] = lambda message: None
+) -> TrainResult:
+    from ml import tracking
+
+    features = warehouse.read_track_features(paths.warehouse)
+    dataset = warehouse.read_table(paths.warehouse, "audit.build_dataset").iloc[0]
+    X = feature_matrix(features, config.features)
+    y = target_vector(features, config.task)
+    model = make_pipeline_for(
+        config.task, config.model_type, config.model_params, config.features, config.cv.seed
+    )
+
+    result = cross_validate(
+        model, X, y, config.task,
+        n_splits=config.cv.n_splits, n_repeats=config.cv.n_repeats, seed=config.cv.seed,
+        on_fold=lambda done, total: progress(f"{config.name}: fold {done}/{total}"),
+    )  # fmt: skip
+    metrics = summarize(result)
+    threshold = (
+        best_f1_threshold(y, result.oof_prediction) if config.task == "classification" else None
+    )
+    progress(f"{config.name}: fitting the final model on {len(X)} rows")
+    final_model = model.fit(X, y)
+
+    experiment_id = tracking.configure(paths)
+    tags = {
+        "config_name": config.name,
+        "task": config.task,
+        "feature_set": config.feature_set,
+        "model_type": config.model_type,
+        "dataset_name": str(dataset["dataset_name"]),
+        "dataset_sha256": str(dataset["dataset_sha256"]),
+        "git_commit": git_commit() or "unknown",
+    }
+    with tracking.training_run(experiment_id, config.name, tags) as run_id:
+        tracking.log_params({
+            **{f"model.{key}": value for key, value in config.model_params.items()},
+            "model_type": config.model_type,
+            "feature_set": config.feature_set,
+            "n_features": len(config.features),
+            "target": TARGETS[config.task],
+            "cv.n_splits": config.cv.n_splits,
+            "cv.n_repeats": config.cv.n_repeats,
+            "cv.seed": config.cv.seed,
+            "n_rows": len(X),
+            "decision_threshold": threshold,
+        })  # fmt: skip
+        tracking.log_metrics(metrics)
+        tracking.log_dict({"features": config.features}, "features.json")
+        score = float(metrics.set_index("metric").loc[CHAMPION_METRIC[config.task], "value"])
+        version_tags = {
+            **tags,
+            "run_id": run_id,
+            "cv_score": repr(score),
+            "decision_threshold": repr(threshold) if threshold is not None else "",
+        }
+        progress(f"{config.name}: logging the model to MLflow")
+        version = tracking.log_model(final_model, config.task, X.head(5), version_tags)
+        is_champion = tracking.promote_if_better(
+            config.task, version, score, str(dataset["dataset_sha256"])
+        )
+        run_row = pd.DataFrame([{
+            "run_id": run_id,
+            **{key: tags[key] for key in ("config_name", "task", "feature_set", "model_type")},
+            "dataset_name": tags["dataset_name"],
+            "dataset_sha256": tags["dataset_sha256"],
+            "git_commit": git_commit(),
+            "n_rows": len(X),
+            "created_at": datetime.now(UTC).replace(tzinfo=None),
+        }])  # fmt: skip
+        metric_rows = metrics.assign(run_id=run_id)
+        predictions = prediction_frame(
+            run_id, config, features[ID_COLUMN], y, result.oof_prediction, threshold
+        )
+        progress(f"{config.name}: writing {len(predictions)} predictions to ml.predictions")
+        warehouse.write_run(paths.warehouse, run_row, metric_rows, predictions)
+    return TrainResult(run_id, config.name, config.task, metrics, version, is_champion)

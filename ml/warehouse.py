@@ -1,0 +1,157 @@
+"""The only module that opens the DuckDB warehouse. Connections are short and closed at once.
+
+Python reads marts.track_features and writes only to schema `ml`; each run's rows land in one
+transaction, inserted from DataFrames (never row by row).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ml.errors import UserError
+
+FEATURES_TABLE = "marts.track_features"
+LOCK_WAIT_SECONDS = 10.0
+
+ML_SCHEMA_DDL = """
+create schema if not exists ml;
+create table if not exists ml.runs (
+    run_id varchar primary key,
+    config_name varchar not null,
+    task varchar not null,
+    feature_set varchar not null,
+    model_type varchar not null,
+    dataset_name varchar not null,
+    dataset_sha256 varchar not null,
+    git_commit varchar,
+    n_rows bigint not null,
+    created_at timestamp not null
+);
+create table if not exists ml.run_metrics (
+    run_id varchar not null,
+    metric varchar not null,
+    value double,
+    std double,
+    n_splits integer not null,
+    primary key (run_id, metric)
+);
+create table if not exists ml.predictions (
+    run_id varchar not null,
+    config_name varchar not null,
+    task varchar not null,
+    track_id varchar not null,
+    is_out_of_fold boolean not null,
+    predicted_log_streams double,
+    actual_log_streams double,
+    predicted_streams double,
+    predicted_probability double,
+    predicted_label boolean,
+    actual_label boolean,
+    primary key (run_id, track_id)
+);
+"""
+
+RUN_COLUMNS = [
+    "run_id", "config_name", "task", "feature_set", "model_type", "dataset_name",
+    "dataset_sha256", "git_commit", "n_rows", "created_at",
+]  # fmt: skip
+METRIC_COLUMNS = ["run_id", "metric", "value", "std", "n_splits"]
+PREDICTION_COLUMNS = [
+    "run_id", "config_name", "task", "track_id", "is_out_of_fold", "predicted_log_streams",
+    "actual_log_streams", "predicted_streams", "predicted_probability", "predicted_label",
+    "actual_label",
+]  # fmt: skip
+
+
+def _is_lock_error(error: duckdb.Error) -> bool:
+    return "lock" in str(error).lower()
+
+
+@contextmanager
+def connect(path: Path, read_only: bool, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator:
+    """Open the warehouse, waiting up to `wait_seconds` for another process's lock."""
+    if read_only and not path.is_file():
+        raise UserError(f"warehouse not found: {path} (run `python cli.py build` first)")
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            connection = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.Error as error:
+            if not _is_lock_error(error):
+                raise UserError(f"cannot open warehouse {path}: {error}") from error
+            if time.monotonic() >= deadline:
+                raise UserError(
+                    f"warehouse {path} is locked by another process "
+                    f"(waited {wait_seconds:.0f} s); close it and retry"
+                ) from error
+            time.sleep(0.2)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def read_table(path: Path, table: str) -> pd.DataFrame:
+    """A whole table as a DataFrame (Arrow-backed fetch). `table` must be schema.name."""
+    if not re.fullmatch(r"[a-z_]+\.[a-z_]+", table):
+        raise ValueError(f"not a schema.table name: {table!r}")
+    schema, name = table.split(".")
+    with connect(path, read_only=True) as connection:
+        exists = connection.execute(
+            "select count(*) from information_schema.tables"
+            " where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchall()[0][0]
+        if not exists:
+            raise UserError(f"table {table} not found in {path} (run `python cli.py build` first)")
+        return connection.sql(f'select * from "{schema}"."{name}"').df()
+
+
+def read_track_features(path: Path) -> pd.DataFrame:
+    frame = read_table(path, FEATURES_TABLE)
+    if frame.empty:
+        raise UserError(f"{FEATURES_TABLE} in {path} has no rows: nothing to train on")
+    return frame
+
+
+def write_run(
+    path: Path, run: pd.DataFrame, metrics: pd.DataFrame, predictions: pd.DataFrame
+) -> None:
+    """Append one run to ml.runs, ml.run_metrics and ml.predictions, all or nothing."""
+    with connect(path, read_only=False) as connection:
+        connection.execute(ML_SCHEMA_DDL)
+        connection.execute("begin transaction")
+        try:
+            for table, frame, columns in (
+                ("ml.runs", run, RUN_COLUMNS),
+                ("ml.run_metrics", metrics, METRIC_COLUMNS),
+                ("ml.predictions", predictions, PREDICTION_COLUMNS),
+            ):
+                column_list = ", ".join(columns)
+                connection.register("incoming", frame[columns])
+                connection.execute(
+                    f"insert into {table} ({column_list}) select {column_list} from incoming"
+                )
+                connection.unregister("incoming")
+            connection.execute("commit")
+        except Exception:
+            connection.execute("rollback")
+            raise
+
+
+def run_query(path: Path, sql: str) -> pd.DataFrame:
+    """Run a user's query on a read-only connection: it cannot change the warehouse."""
+    with connect(path, read_only=True) as connection:
+        try:
+            return connection.sql(sql).df()
+        except duckdb.Error as error:
+            first_line = str(error).strip().splitlines()[0]
+            raise UserError(f"query failed: {first_line}") from error

@@ -1,0 +1,83 @@
+"""Shared fixtures: the bundled sample, the real Kaggle file, and whole-pipeline runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ml.settings import PROJECT_ROOT, SAMPLE_CSV
+
+REAL_CSV_ENV = "SPOTIFY_REAL_CSV"
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """A finished `cli.py run` into a temporary warehouse and MLflow store."""
+
+    raw_csv: Path
+    warehouse: Path
+    mlflow_dir: Path
+    result: subprocess.CompletedProcess
+
+    @property
+    def env(self) -> dict[str, str]:
+        return cli_env(self.mlflow_dir)
+
+
+def cli_env(mlflow_dir: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SPOTIFY_")}
+    env["SPOTIFY_MLFLOW_DIR"] = str(mlflow_dir)
+    return env
+
+
+def run_cli(
+    *arguments: str, env: dict[str, str], timeout: float = 900
+) -> subprocess.CompletedProcess:
+    """`python cli.py ...` in a child process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "cli.py"), *arguments],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _pipeline_run(raw_csv: Path, folder: Path) -> PipelineRun:
+    warehouse = folder / "spotify.duckdb"
+    mlflow_dir = folder / "mlflow"
+    result = run_cli(
+        "run", "--raw", str(raw_csv), "--warehouse", str(warehouse), "--cv-repeats", "1",
+        env=cli_env(mlflow_dir),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return PipelineRun(raw_csv, warehouse, mlflow_dir, result)
+
+
+@pytest.fixture(scope="session")
+def real_csv() -> Path:
+    """The original Kaggle file from env SPOTIFY_REAL_CSV; under CI a missing file fails."""
+    value = os.environ.get(REAL_CSV_ENV)
+    path = Path(value).expanduser().resolve() if value else None
+    if path is None or not path.is_file():
+        message = f"real Kaggle file not available (set {REAL_CSV_ENV}; got {value!r})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory) -> PipelineRun:
+    return _pipeline_run(SAMPLE_CSV, tmp_path_factory.mktemp("sample_run"))
+
+
+@pytest.fixture(scope="session")
+def real_run(real_csv, tmp_path_factory) -> PipelineRun:
+    return _pipeline_run(real_csv, tmp_path_factory.mktemp("real_run"))

@@ -1,0 +1,100 @@
+"""Checks shared by the whole-pipeline tests on the sample and on the real file."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import duckdb
+from scipy import stats
+
+from conftest import PipelineRun
+from ml.config import config_names
+from ml.dataset import file_sha256
+
+
+def query(run: PipelineRun, sql: str) -> list[tuple]:
+    with duckdb.connect(str(run.warehouse), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def scalar(run: PipelineRun, sql: str):
+    return query(run, sql)[0][0]
+
+
+def assert_every_raw_row_accounted_for(run: PipelineRun, raw_rows: int) -> None:
+    clean = scalar(run, "select count(*) from marts.tracks")
+    rejected = scalar(run, "select count(*) from audit.rejected_rows")
+    assert clean + rejected == raw_rows
+    assert scalar(run, "select raw_rows from audit.build_dataset") == raw_rows
+
+
+def assert_predictions_for_every_feature_row_and_run(run: PipelineRun) -> None:
+    features = scalar(run, "select count(*) from marts.track_features")
+    runs = query(run, "select run_id, config_name from ml.runs")
+    assert sorted(name for _, name in runs) == sorted(config_names())
+    per_run = dict(
+        query(run, "select run_id, count(distinct track_id) from ml.predictions group by 1")
+    )
+    assert per_run == {run_id: features for run_id, _ in runs}
+    missing = scalar(run, """
+        select count(*) from marts.track_features f
+        cross join ml.runs r
+        anti join ml.predictions p on p.run_id = r.run_id and p.track_id = f.track_id
+    """)  # fmt: skip
+    assert missing == 0
+    assert scalar(run, "select bool_and(is_out_of_fold) from ml.predictions")
+
+
+def assert_runs_record_their_dataset(run: PipelineRun) -> None:
+    sha = file_sha256(run.raw_csv)
+    names = query(run, "select distinct dataset_name, dataset_sha256 from ml.runs")
+    assert names == [(run.raw_csv.name, sha)]
+    with sqlite3.connect(run.mlflow_dir / "mlflow.db") as store:
+        finished = store.execute("select count(*) from runs where status = 'FINISHED'").fetchone()[
+            0
+        ]
+        tagged = store.execute(
+            "select count(*) from tags where key = 'dataset_sha256' and value = ?", [sha]
+        ).fetchone()[0]
+    assert finished >= len(config_names())
+    assert tagged >= len(config_names())
+
+
+def assert_metrics_and_baselines(run: PipelineRun) -> None:
+    rows = query(run, """
+        select r.task, m.metric from ml.run_metrics m join ml.runs r using (run_id)
+    """)  # fmt: skip
+    regression = {metric for task, metric in rows if task == "regression"}
+    classification = {metric for task, metric in rows if task == "classification"}
+    assert {"r2", "rmse", "mae", "baseline_r2"} <= regression
+    assert {
+        "roc_auc",
+        "pr_auc",
+        "f1",
+        "precision",
+        "recall",
+        "brier",
+        "baseline_pr_auc",
+    } <= classification
+
+
+def assert_correlations_match_scipy(run: PipelineRun) -> None:
+    numeric = query(run, """
+        select column_name from information_schema.columns
+        where table_schema = 'marts' and table_name = 'track_features'
+          and data_type in ('BIGINT', 'DOUBLE')
+          and column_name not in ('streams', 'log_streams')
+    """)  # fmt: skip
+    correlations = {row[0]: row[1:] for row in query(
+        run, "select feature, n, pearson_r, spearman_rho from marts.feature_correlations"
+    )}  # fmt: skip
+    assert set(correlations) == {name for (name,) in numeric}
+    for feature in ("in_spotify_playlists", "bpm", "in_shazam_charts"):
+        pairs = query(run, f"""
+            select {feature}, log_streams from marts.track_features where {feature} is not null
+        """)  # fmt: skip
+        x, y = zip(*pairs, strict=True)
+        n, pearson, spearman = correlations[feature]
+        assert n == len(pairs)
+        assert abs(pearson - stats.pearsonr(x, y).statistic) < 1e-9
+        assert abs(spearman - stats.spearmanr(x, y).statistic) < 1e-9

@@ -1,0 +1,95 @@
+from pathlib import Path
+
+import pytest
+
+from ml.config import config_names, load_config, parse_config
+from ml.errors import UserError
+
+SEED_AND_FULL_CONFIGS = {
+    "baseline", "experiment_1", "experiment_2", "classifier", "classifier_gb",
+    "full_regression", "full_classification",
+}  # fmt: skip
+
+
+def minimal(**overrides) -> dict:
+    return {
+        "name": "t", "task": "regression", "feature_set": "audio",
+        "model": {"type": "random_forest", "params": {"n_estimators": 5}},
+        **overrides,
+    }  # fmt: skip
+
+
+def test_every_shipped_config_loads():
+    assert set(config_names()) >= SEED_AND_FULL_CONFIGS
+    for name in config_names():
+        config = load_config(name)
+        assert config.name == name
+        assert config.features
+
+
+def test_seed_configs_use_the_seed_feature_sets():
+    assert load_config("experiment_1").feature_set == "audio"
+    assert len(load_config("baseline").features) == 9
+    assert load_config("classifier").model_params["class_weight"] == "balanced"
+    assert load_config("full_regression").feature_set == "full"
+
+
+def test_unknown_top_level_key_is_named():
+    with pytest.raises(UserError, match="unknown key\\(s\\) n_trees in the config"):
+        parse_config(minimal(n_trees=3), "t.yaml")
+
+
+def test_unknown_feature_is_named():
+    raw = minimal(features=["bpm", "loudness_db"])
+    del raw["feature_set"]
+    with pytest.raises(UserError, match="unknown feature\\(s\\) loudness_db"):
+        parse_config(raw, "t.yaml")
+
+
+def test_target_is_not_accepted_as_a_feature():
+    raw = minimal(features=["bpm", "log_streams"])
+    del raw["feature_set"]
+    with pytest.raises(UserError, match="log_streams"):
+        parse_config(raw, "t.yaml")
+
+
+def test_unknown_model_parameter_is_named():
+    with pytest.raises(UserError, match="n_estimatorz"):
+        parse_config(minimal(model={"type": "random_forest", "params": {"n_estimatorz": 5}}), "t")
+
+
+def test_model_type_must_fit_the_task():
+    with pytest.raises(UserError, match="'ridge' is not available for classification"):
+        parse_config(minimal(task="classification", model={"type": "ridge"}), "t.yaml")
+
+
+def test_feature_set_and_features_are_exclusive():
+    with pytest.raises(UserError, match="exactly one of"):
+        parse_config(minimal(features=["bpm"]), "t.yaml")
+
+
+def test_cv_settings_are_read_and_checked():
+    config = parse_config(minimal(cv={"n_splits": 3, "n_repeats": 2, "seed": 7}), "t.yaml")
+    assert (config.cv.n_splits, config.cv.n_repeats, config.cv.seed) == (3, 2, 7)
+    with pytest.raises(UserError, match="unknown key\\(s\\) folds in 'cv'"):
+        parse_config(minimal(cv={"folds": 3}), "t.yaml")
+
+
+def test_missing_config_lists_the_known_ones():
+    with pytest.raises(UserError, match="config not found: nope .*baseline"):
+        load_config("nope")
+
+
+def test_config_from_a_path(tmp_path: Path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\ntask: classification\nfeature_set: platform\n"
+                    "model: {type: logistic_regression}\n")  # fmt: skip
+    config = load_config(path)
+    assert (config.name, config.task, config.feature_set) == ("mine", "classification", "platform")
+
+
+def test_invalid_yaml_is_one_clear_error(tmp_path: Path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_config(path)

@@ -1,0 +1,44 @@
+import pytest
+
+from ml import dataset
+from ml.dataset import file_sha256, resolve_raw_csv
+from ml.errors import UserError
+from ml.settings import RAW_CSV_ENV, SAMPLE_CSV
+
+
+@pytest.fixture
+def no_default_raw(monkeypatch, tmp_path):
+    monkeypatch.delenv(RAW_CSV_ENV, raising=False)
+    monkeypatch.setattr(dataset, "DEFAULT_RAW_CSV", tmp_path / "absent.csv")
+
+
+def test_option_beats_env_beats_default(no_default_raw, monkeypatch, tmp_path):
+    option, env, default = (tmp_path / name for name in ("option.csv", "env.csv", "default.csv"))
+    for path in (option, env, default):
+        path.write_text(path.name)
+    monkeypatch.setattr(dataset, "DEFAULT_RAW_CSV", default)
+    monkeypatch.setenv(RAW_CSV_ENV, str(env))
+    assert resolve_raw_csv(option).path == option
+    assert resolve_raw_csv().path == env
+    monkeypatch.delenv(RAW_CSV_ENV)
+    assert resolve_raw_csv().path == default
+
+
+def test_sample_is_used_only_when_nothing_is_found(no_default_raw):
+    found = resolve_raw_csv()
+    assert found.is_sample and found.path == SAMPLE_CSV
+    assert found.sha256 == file_sha256(SAMPLE_CSV)
+
+
+def test_named_but_missing_file_is_an_error_not_a_fallback(no_default_raw, monkeypatch, tmp_path):
+    with pytest.raises(UserError, match="raw CSV not found: .*nope.csv \\(given by --raw\\)"):
+        resolve_raw_csv(tmp_path / "nope.csv")
+    monkeypatch.setenv(RAW_CSV_ENV, str(tmp_path / "gone.csv"))
+    with pytest.raises(UserError, match=f"given by {RAW_CSV_ENV}"):
+        resolve_raw_csv()
+
+
+def test_sha256_of_a_known_file(tmp_path):
+    path = tmp_path / "abc.txt"
+    path.write_bytes(b"abc")
+    assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -1,0 +1,78 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.evaluate import (
+    best_f1_threshold,
+    classification_scores,
+    cross_validate,
+    regression_scores,
+    summarize,
+)
+from ml.pipeline import make_pipeline_for
+
+
+def test_regression_scores_on_known_values():
+    scores = regression_scores(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
+    assert scores["mae"] == pytest.approx(2 / 3)
+    assert scores["rmse"] == pytest.approx(np.sqrt(4 / 3))
+    assert scores["r2"] == pytest.approx(1 - 4 / 2)
+
+
+def test_classification_scores_apply_the_threshold():
+    y = np.array([0, 0, 1, 1])
+    probability = np.array([0.1, 0.6, 0.4, 0.9])
+    at_half = classification_scores(y, probability, threshold=0.5)
+    assert at_half["precision"] == 0.5 and at_half["recall"] == 0.5
+    at_third = classification_scores(y, probability, threshold=0.3)
+    assert at_third["recall"] == 1.0
+    assert at_half["roc_auc"] == at_third["roc_auc"] == 0.75
+
+
+def test_best_f1_threshold_separates_perfectly_ranked_classes():
+    y = np.array([0, 0, 0, 1, 1])
+    probability = np.array([0.1, 0.2, 0.3, 0.7, 0.8])
+    assert best_f1_threshold(y, probability) == pytest.approx(0.7)
+
+
+def synthetic(rows: int = 80, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {"in_spotify_playlists": rng.lognormal(7, 1, rows), "bpm": rng.normal(120, 20, rows)}
+    )
+    y = 14 + 0.7 * np.log(X["in_spotify_playlists"].to_numpy()) + rng.normal(0, 0.3, rows)
+    return X, y
+
+
+def test_cross_validate_predicts_every_row_out_of_fold_and_beats_the_mean():
+    X, y = synthetic()
+    model = make_pipeline_for("regression", "ridge", {}, list(X.columns), seed=0)
+    result = cross_validate(model, X, y, "regression", n_splits=4, n_repeats=2, seed=1)
+    assert result.n_splits == 8 and len(result.fold_scores) == 8
+    assert result.oof_prediction.shape == (len(X),) and np.isfinite(result.oof_prediction).all()
+    metrics = summarize(result).set_index("metric")
+    assert {"r2", "rmse", "mae", "baseline_r2", "baseline_rmse", "baseline_mae"} == set(
+        metrics.index
+    )
+    assert metrics.loc["r2", "value"] > 0.5 > metrics.loc["baseline_r2", "value"]
+    assert (metrics["n_splits"] == 8).all()
+
+
+def test_same_seed_gives_identical_metrics_and_another_seed_does_not():
+    X, y = synthetic()
+    labels = (y > np.quantile(y, 0.8)).astype(int)
+    model = make_pipeline_for(
+        "classification", "random_forest", {"n_estimators": 10}, list(X.columns), seed=0
+    )
+    first = summarize(cross_validate(model, X, labels, "classification", 4, 1, seed=3))
+    second = summarize(cross_validate(model, X, labels, "classification", 4, 1, seed=3))
+    other = summarize(cross_validate(model, X, labels, "classification", 4, 1, seed=4))
+    pd.testing.assert_frame_equal(first, second)
+    assert not first["value"].equals(other["value"])
+
+
+def test_too_few_rows_for_the_folds_is_an_error():
+    X, y = synthetic(rows=6)
+    model = make_pipeline_for("regression", "ridge", {}, list(X.columns), seed=0)
+    with pytest.raises(ValueError, match="6 rows are too few for 5-fold"):
+        cross_validate(model, X, y, "regression", n_splits=5, n_repeats=1)

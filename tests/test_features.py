@@ -1,0 +1,78 @@
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from ml.features import (
+    ALL_FEATURES,
+    FEATURE_SETS,
+    NOT_FEATURES,
+    TARGETS,
+    feature_matrix,
+    resolve_feature_set,
+    target_vector,
+)
+from ml.settings import DBT_PROJECT_DIR
+
+
+def contract_columns(model: str) -> list[str]:
+    spec = yaml.safe_load((DBT_PROJECT_DIR / "models/marts/_marts__models.yml").read_text())
+    (entry,) = [m for m in spec["models"] if m["name"] == model]
+    return [column["name"] for column in entry["columns"]]
+
+
+def test_every_feature_and_target_is_in_the_dbt_contract():
+    columns = contract_columns("track_features")
+    assert set(ALL_FEATURES) <= set(columns)
+    assert set(TARGETS.values()) <= set(columns)
+
+
+def test_no_feature_set_contains_a_target_or_the_key():
+    for name, features in FEATURE_SETS.items():
+        assert not set(features) & NOT_FEATURES, name
+
+
+def test_named_sets_have_the_documented_sizes():
+    assert len(FEATURE_SETS["audio"]) == 8
+    assert len(FEATURE_SETS["audio_artist"]) == 9
+    assert len(FEATURE_SETS["platform"]) == 7
+    assert set(FEATURE_SETS["audio_meta"]) < set(FEATURE_SETS["full"])
+
+
+def test_unknown_feature_set_names_the_known_ones():
+    with pytest.raises(ValueError, match="unknown feature set 'loud'.*audio"):
+        resolve_feature_set("loud")
+
+
+def tiny_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "bpm": pd.array([120, 90, None], dtype="Int64"),
+        "musical_key": ["C", None, "A#"],
+        "log_streams": [19.0, 18.5, 20.1],
+        "is_top_decile": [False, False, True],
+    })  # fmt: skip
+
+
+def test_feature_matrix_turns_missing_numbers_into_nan_and_keeps_categories():
+    X = feature_matrix(tiny_frame(), ["bpm", "musical_key"])
+    assert X["bpm"].dtype == np.float64
+    assert np.isnan(X["bpm"].iloc[2])
+    assert X["musical_key"].tolist()[0] == "C"
+    assert X["musical_key"].isna().tolist() == [False, True, False]
+
+
+def test_feature_matrix_names_the_missing_column():
+    with pytest.raises(ValueError, match="missing from the input: energy_pct"):
+        feature_matrix(tiny_frame(), ["bpm", "energy_pct"])
+
+
+def test_target_vector_per_task():
+    frame = tiny_frame()
+    assert target_vector(frame, "regression").tolist() == [19.0, 18.5, 20.1]
+    assert target_vector(frame, "classification").tolist() == [0, 0, 1]
+
+
+def test_target_vector_refuses_missing_targets():
+    frame = tiny_frame().assign(log_streams=[19.0, None, 20.1])
+    with pytest.raises(ValueError, match="log_streams has 1 missing"):
+        target_vector(frame, "regression")

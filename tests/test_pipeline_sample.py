@@ -1,0 +1,88 @@
+"""The whole pipeline on the bundled synthetic sample, in a temporary warehouse."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pipeline_checks as check
+from conftest import run_cli
+from ml.sample import RAW_COLUMNS
+from ml.settings import DBT_PROJECT_DIR
+
+
+def test_run_says_it_used_the_sample(sample_run):
+    assert "SYNTHETIC" in sample_run.result.stdout
+    assert sample_run.result.stdout.count("\n") == 1  # one summary line on stdout
+
+
+def test_every_raw_row_is_clean_or_rejected(sample_run):
+    check.assert_every_raw_row_accounted_for(sample_run, raw_rows=404)
+    reasons = dict(check.query(sample_run, """
+        select reject_reason, count(*) from audit.rejected_rows group by 1
+    """))  # fmt: skip
+    assert reasons == {"duplicate_track": 4, "unparseable_number": 1, "implausible_streams": 1}
+
+
+def test_predictions_runs_metrics_and_correlations(sample_run):
+    check.assert_predictions_for_every_feature_row_and_run(sample_run)
+    check.assert_runs_record_their_dataset(sample_run)
+    check.assert_metrics_and_baselines(sample_run)
+    check.assert_correlations_match_scipy(sample_run)
+
+
+def test_full_features_beat_the_baseline_on_the_sample(sample_run):
+    r2, baseline = check.query(sample_run, """
+        select max(value) filter (metric = 'r2'), max(value) filter (metric = 'baseline_r2')
+        from ml.run_metrics join ml.runs using (run_id) where config_name = 'full_regression'
+    """)[0]  # fmt: skip
+    assert r2 > 0.5 > baseline
+
+
+def test_predict_scores_good_rows_and_reports_bad_ones(sample_run, tmp_path: Path):
+    header = ",".join(RAW_COLUMNS)
+    songs = tmp_path / "new.csv"
+    songs.write_text("\r\n".join([
+        header,
+        'Big Hit,"A, B",2,2023,5,1,9000,50,,300,100,"1,200",10,500,120,C,Major,70,50,60,10,0,10,5',
+        "Small Song,Nobody,1,2023,5,1,40,0,,1,0,2,0,,95,,Minor,40,30,35,60,0,12,4",
+        "Broken,Nobody,1,2023,5,1,40,0,,1,0,2,0,,95,C,Minor,140,30,35,60,0,12,4",
+    ]) + "\r\n", encoding="latin-1")  # fmt: skip
+    out = tmp_path / "scored.csv"
+    result = run_cli("predict", "--input", str(songs), "--output", str(out),
+                     "--warehouse", str(sample_run.warehouse), env=sample_run.env)  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "rejected row 3: out_of_range (danceability_pct=140)" in result.stderr
+    assert "scored 2 row(s)" in result.stdout
+    import pandas as pd
+
+    scored = pd.read_csv(out)
+    assert scored["track_name"].tolist() == ["Big Hit", "Small Song"]
+    big, small = scored["predicted_log_streams"].tolist()
+    assert big > small  # 9,000 playlists vs 40
+    assert scored["top_decile_probability"].between(0, 1).all()
+
+
+def test_models_lists_one_champion_per_task(sample_run):
+    result = run_cli("models", "--warehouse", str(sample_run.warehouse), env=sample_run.env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()[1:]
+    assert len(lines) == 7
+    assert sum(line.split()[-2] == "True" for line in lines) == 2
+
+
+def test_sql_prints_a_table(sample_run):
+    result = run_cli("sql", "select count(*) as tracks from marts.tracks",
+                     "--warehouse", str(sample_run.warehouse), env=sample_run.env)  # fmt: skip
+    assert result.returncode == 0
+    assert result.stdout.split() == ["tracks", "398"]
+
+
+def test_plain_dbt_build_passes_afterwards(sample_run):
+    env = {**sample_run.env, "SPOTIFY_WAREHOUSE": str(sample_run.warehouse),
+           "SPOTIFY_RAW_CSV": str(sample_run.raw_csv)}  # fmt: skip
+    result = subprocess.run(
+        [str(Path(os.sys.executable).parent / "dbt"), "build"],
+        cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert check.scalar(sample_run, "select count(*) from ml.runs") == 7  # ml schema untouched

@@ -1,0 +1,94 @@
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ml import warehouse
+from ml.errors import UserError
+
+
+def run_frames(run_id: str, tracks: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    run = pd.DataFrame([{
+        "run_id": run_id, "config_name": "c", "task": "regression", "feature_set": "audio",
+        "model_type": "ridge", "dataset_name": "d.csv", "dataset_sha256": "0" * 64,
+        "git_commit": None, "n_rows": len(tracks), "created_at": pd.Timestamp("2026-01-01"),
+    }])  # fmt: skip
+    metrics = pd.DataFrame({"run_id": run_id, "metric": ["r2", "baseline_r2"],
+                            "value": [0.5, 0.0], "std": [0.1, 0.0], "n_splits": 5})  # fmt: skip
+    predictions = pd.DataFrame({
+        "run_id": run_id, "config_name": "c", "task": "regression", "track_id": tracks,
+        "is_out_of_fold": True, "predicted_log_streams": 19.0, "actual_log_streams": 18.0,
+        "predicted_streams": 1.8e8, "predicted_probability": None, "predicted_label": None,
+        "actual_label": None,
+    })  # fmt: skip
+    return run, metrics, predictions
+
+
+def count(path, table: str) -> int:
+    return int(warehouse.run_query(path, f"select count(*) as n from {table}")["n"][0])
+
+
+def test_runs_append_and_never_touch_older_ones(tmp_path):
+    path = tmp_path / "w.duckdb"
+    warehouse.write_run(path, *run_frames("run-1", ["a", "b", "c"]))
+    warehouse.write_run(path, *run_frames("run-2", ["a", "b"]))
+    assert count(path, "ml.runs") == 2
+    assert count(path, "ml.run_metrics") == 4
+    assert count(path, "ml.predictions") == 5
+
+
+def test_a_failing_write_leaves_no_part_of_the_run(tmp_path):
+    path = tmp_path / "w.duckdb"
+    warehouse.write_run(path, *run_frames("run-1", ["a"]))
+    run, metrics, predictions = run_frames("run-2", ["a", "a"])  # duplicate key fails last
+    with pytest.raises(duckdb.Error):
+        warehouse.write_run(path, run, metrics, predictions)
+    assert count(path, "ml.runs") == 1
+    assert count(path, "ml.run_metrics") == 2
+    assert count(path, "ml.predictions") == 1
+
+
+def test_sql_is_read_only(tmp_path):
+    path = tmp_path / "w.duckdb"
+    warehouse.write_run(path, *run_frames("run-1", ["a"]))
+    with pytest.raises(UserError, match="query failed: .*read-only"):
+        warehouse.run_query(path, "delete from ml.runs")
+    assert count(path, "ml.runs") == 1
+
+
+def test_missing_table_and_missing_warehouse_are_clear(tmp_path):
+    with pytest.raises(UserError, match="warehouse not found"):
+        warehouse.read_track_features(tmp_path / "none.duckdb")
+    path = tmp_path / "w.duckdb"
+    warehouse.write_run(path, *run_frames("run-1", ["a"]))
+    with pytest.raises(UserError, match="table marts.track_features not found"):
+        warehouse.read_track_features(path)
+
+
+def test_a_locked_warehouse_is_reported_after_a_bounded_wait(tmp_path):
+    path = tmp_path / "w.duckdb"
+    duckdb.connect(str(path)).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, sys, time
+            connection = duckdb.connect({str(path)!r})
+            print("locked", flush=True)
+            sys.stdin.read()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        locked = "is locked by another process \\(waited 1 s\\)"
+        with (
+            pytest.raises(UserError, match=locked),
+            warehouse.connect(path, read_only=False, wait_seconds=1),
+        ):
+            pass
+    finally:
+        holder.communicate("")
+    with warehouse.connect(path, read_only=False, wait_seconds=1):
+        pass
