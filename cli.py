@@ -249,15 +249,8 @@ def sql(query: str, max_rows: int, warehouse: Path | None) -> None:
     from ml.settings import resolve_paths
     from ml.warehouse import run_query
 
-    paths = resolve_paths(warehouse)
-    result = run_query(paths.warehouse, query)
-    with_options = {"max_rows": max_rows, "max_cols": 30, "width": 200}
-    import pandas as pd
-
-    with pd.option_context("display.max_rows", with_options["max_rows"],
-                           "display.max_columns", with_options["max_cols"],
-                           "display.width", with_options["width"]):  # fmt: skip
-        click.echo(result.to_string(index=False, max_rows=max_rows))
+    result = run_query(resolve_paths(warehouse).warehouse, query)
+    click.echo(result.to_string(index=False, max_rows=max_rows, max_cols=30))
     click.echo(f"{len(result)} row(s)", err=True)
 
 

@@ -151,7 +151,8 @@ def run_query(path: Path, sql: str) -> pd.DataFrame:
     """Run a user's query on a read-only connection: it cannot change the warehouse."""
     with connect(path, read_only=True) as connection:
         try:
-            return connection.sql(sql).df()
+            relation = connection.sql(sql)
+            return relation.df() if relation is not None else pd.DataFrame()
         except duckdb.Error as error:
             first_line = str(error).strip().splitlines()[0]
             raise UserError(f"query failed: {first_line}") from error
