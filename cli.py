@@ -127,79 +127,113 @@ cv_repeats_option = click.option(
     default=None,
     help="Override every config's cross-validation repeats (e.g. 1 for a quick run).",
 )
+permutations_option = click.option(
+    "--permutations",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Override the label permutations of the audio-only significance test.",
+)
+config_option = click.option(
+    "--config",
+    "config_refs",
+    multiple=True,
+    metavar="NAME|PATH",
+    help="Config name (see ml/configs/) or path to a YAML file; repeatable.",
+)
 
 
-def _train_configs(config_refs, paths, progress: Progress, cv_repeats: int | None) -> list:
+def _select_configs(
+    config_refs: tuple[str, ...], cv_repeats: int | None, permutations: int | None
+) -> list:
+    """The configs named (all of them when none are), with the command-line overrides applied."""
     from dataclasses import replace
 
-    from ml.config import load_config
+    from ml.config import all_configs, load_configs
+
+    configs = [c for ref in config_refs for c in load_configs(ref)] or all_configs()
+    overrides = {"n_repeats": cv_repeats, "n_permutations": permutations}
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    return [replace(config, cv=replace(config.cv, **overrides)) for config in configs]
+
+
+def _train_configs(configs: list, paths, progress: Progress) -> list:
     from ml.train import train_config
 
-    configs = [load_config(ref) for ref in config_refs]
-    if cv_repeats is not None:
-        configs = [
-            replace(config, cv=replace(config.cv, n_repeats=cv_repeats)) for config in configs
-        ]
     results = []
-    for config in configs:
-        progress.step(f"training {config.name} ({config.task}, {config.model_type}, "
-                      f"{config.feature_set} features)")  # fmt: skip
+    for number, config in enumerate(configs, start=1):
+        progress.step(f"[{number}/{len(configs)}] training {config.name} ({config.task}, "
+                      f"{config.model_type}, {config.feature_set} features)")  # fmt: skip
         result = train_config(config, paths, progress=progress.detail)
-        metric = "r2" if config.task == "regression" else "pr_auc"
         champion = ", champion" if result.is_champion else ""
         progress.step(
-            f"{config.name}: CV {metric} {result.score:.3f} (v{result.model_version}{champion})"
+            f"{config.name}: CV {result.score_name} {result.score:.3f} "
+            f"(v{result.model_version}{champion})"
         )
         results.append(result)
     return results
 
 
+def _best_by_task(results: list) -> str:
+    best = []
+    for task in ("regression", "classification"):
+        scored = [result for result in results if result.task == task]
+        if scored:
+            top = max(scored, key=lambda result: result.score)
+            best.append(f"best {task}: {top.config_name} {top.score_name} {top.score:.3f}")
+    return "; ".join(best)
+
+
 @cli.command()
-@click.option(
-    "--config",
-    "config_refs",
-    multiple=True,
-    metavar="NAME|PATH",
-    help="Config name in ml/configs/ or path to a YAML file; repeatable.",
-)
+@config_option
 @click.option("--all", "train_all", is_flag=True, help="Train every config in ml/configs/.")
 @cv_repeats_option
+@permutations_option
 @warehouse_option
 def train(
-    config_refs: tuple[str, ...], train_all: bool, cv_repeats: int | None, warehouse: Path | None
+    config_refs: tuple[str, ...],
+    train_all: bool,
+    cv_repeats: int | None,
+    permutations: int | None,
+    warehouse: Path | None,
 ) -> None:
     """Train, cross-validate and log models; write predictions to schema ml."""
     from ml.config import config_names
     from ml.settings import resolve_paths
 
-    if train_all:
-        config_refs = tuple(config_names())
-    if not config_refs:
+    if not config_refs and not train_all:
         raise UserError("name at least one --config, or use --all "
                         f"(configs: {', '.join(config_names())})")  # fmt: skip
+    configs = _select_configs(config_refs, cv_repeats, permutations)
     paths = resolve_paths(warehouse)
-    results = _train_configs(config_refs, paths, Progress(), cv_repeats)
-    click.echo(f"trained {len(results)} config(s) into {paths.warehouse.name}: "
-               + ", ".join(f"{r.config_name} {r.score:.3f}" for r in results))  # fmt: skip
+    results = _train_configs(configs, paths, Progress())
+    click.echo(f"trained {len(results)} config(s) into {paths.warehouse.name}; "
+               f"{_best_by_task(results)}")  # fmt: skip
 
 
 @cli.command()
 @raw_option
+@config_option
 @cv_repeats_option
+@permutations_option
 @warehouse_option
-def run(raw: Path | None, cv_repeats: int | None, warehouse: Path | None) -> None:
-    """Build the warehouse with dbt, then train every config."""
-    from ml.config import config_names
-
+def run(
+    raw: Path | None,
+    config_refs: tuple[str, ...],
+    cv_repeats: int | None,
+    permutations: int | None,
+    warehouse: Path | None,
+) -> None:
+    """Build the warehouse with dbt, then train every config (or those named)."""
+    configs = _select_configs(config_refs, cv_repeats, permutations)
     progress = Progress()
     paths, dataset, _ = _build(raw, warehouse, progress)
     counts = _row_counts(paths)
-    results = _train_configs(config_names(), paths, progress, cv_repeats)
+    results = _train_configs(configs, paths, progress)
     sample_note = " (SYNTHETIC SAMPLE)" if dataset.is_sample else ""
     click.echo(
         f"run complete on {dataset.name}{sample_note}: {counts['clean_rows']} clean + "
         f"{counts['rejected_rows']} rejected rows; {len(results)} configs trained; "
-        f"warehouse {paths.warehouse}"
+        f"{_best_by_task(results)}"
     )
 
 

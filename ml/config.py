@@ -16,7 +16,7 @@ from ml.settings import CONFIGS_DIR
 TASKS = ("regression", "classification")
 TOP_LEVEL_KEYS = {"name", "description", "task", "feature_set", "features", "model", "cv"}
 MODEL_KEYS = {"type", "params"}
-CV_KEYS = {"n_splits", "n_repeats", "seed"}
+CV_KEYS = {"n_splits", "n_repeats", "seed", "n_permutations", "importance_repeats"}
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,10 @@ class CVSettings:
     n_splits: int = 5
     n_repeats: int = 5
     seed: int = 42
+    # Label permutations for the significance test that runs on `audio` feature-set configs.
+    n_permutations: int = 19
+    # Shuffles per column for held-out permutation importance (0 turns it off).
+    importance_repeats: int = 5
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,11 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
         raise UserError(f"{source}: 'cv' must be a mapping")
     _reject_unknown(set(cv_raw), CV_KEYS, "'cv'", source)
     cv = CVSettings(**{key: int(value) for key, value in cv_raw.items()})
-    if cv.n_splits < 2 or cv.n_repeats < 1:
-        raise UserError(f"{source}: cv needs n_splits >= 2 and n_repeats >= 1")
+    if cv.n_splits < 2 or cv.n_repeats < 1 or cv.n_permutations < 0 or cv.importance_repeats < 0:
+        raise UserError(
+            f"{source}: cv needs n_splits >= 2, n_repeats >= 1, "
+            "n_permutations >= 0 and importance_repeats >= 0"
+        )
 
     return TrainConfig(
         name=str(raw["name"]),
@@ -115,20 +122,74 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
     )
 
 
-def load_config(name_or_path: str | Path) -> TrainConfig:
-    """A config by name (ml/configs/<name>.yaml) or by path to a YAML file."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = CONFIGS_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        known = ", ".join(config_names())
-        raise UserError(f"config not found: {name_or_path} (known configs: {known})")
+GRID_KEYS = {"description", "grid", "cv"}
+GRID_BODY_KEYS = {"feature_sets", *TASKS}
+
+
+def expand_grid(raw: dict, source: str) -> list[dict]:
+    """A grid file: one config per task x model x feature set, named <task>_<set>_<model>."""
+    _reject_unknown(set(raw), GRID_KEYS, "the grid file", source)
+    grid = raw["grid"]
+    if not isinstance(grid, dict) or "feature_sets" not in grid:
+        raise UserError(f"{source}: 'grid' must be a mapping with 'feature_sets'")
+    _reject_unknown(set(grid), GRID_BODY_KEYS, "'grid'", source)
+    expanded = []
+    for task in TASKS:
+        for model_type, params in (grid.get(task) or {}).items():
+            for feature_set in grid["feature_sets"]:
+                expanded.append({
+                    "name": f"{task}_{feature_set}_{model_type}",
+                    "description": raw.get("description", ""),
+                    "task": task,
+                    "feature_set": feature_set,
+                    "model": {"type": model_type, "params": params or {}},
+                    **({"cv": raw["cv"]} if "cv" in raw else {}),
+                })  # fmt: skip
+    return expanded
+
+
+def _read_yaml(path: Path):
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise UserError(f"{path}: not valid YAML ({error.__class__.__name__})") from error
-    return parse_config(raw, source=str(path))
+
+
+def load_config_file(path: Path) -> list[TrainConfig]:
+    """Every config a YAML file defines: one, or a grid of them."""
+    raw = _read_yaml(path)
+    if isinstance(raw, dict) and "grid" in raw:
+        return [parse_config(entry, source=str(path)) for entry in expand_grid(raw, str(path))]
+    return [parse_config(raw, source=str(path))]
+
+
+def all_configs() -> list[TrainConfig]:
+    """Every config in ml/configs/, grids expanded, sorted by name."""
+    configs = [config for path in CONFIGS_DIR.glob("*.yaml") for config in load_config_file(path)]
+    return sorted(configs, key=lambda config: config.name)
 
 
 def config_names() -> list[str]:
-    return sorted(path.stem for path in CONFIGS_DIR.glob("*.yaml"))
+    return [config.name for config in all_configs()]
+
+
+def load_configs(name_or_path: str | Path) -> list[TrainConfig]:
+    """The configs of a YAML file (path), or the one config with that name in ml/configs/."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise UserError(f"config file not found: {path}")
+        return load_config_file(path)
+    matches = [config for config in all_configs() if config.name == str(name_or_path)]
+    if not matches:
+        known = ", ".join(config_names())
+        raise UserError(f"config not found: {name_or_path} (known configs: {known})")
+    return matches
+
+
+def load_config(name_or_path: str | Path) -> TrainConfig:
+    """The single config with this name, or in this one-config YAML file."""
+    configs = load_configs(name_or_path)
+    if len(configs) != 1:
+        raise UserError(f"{name_or_path} defines {len(configs)} configs, expected one")
+    return configs[0]

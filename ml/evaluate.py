@@ -34,6 +34,8 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import Pipeline
 
+from ml.importance import heldout_importance, summarize_importance
+
 INNER_SPLITS = 3
 # The score that decides which model version is champion, per task.
 CHAMPION_METRIC = {"regression": "r2", "classification": "pr_auc"}
@@ -41,12 +43,14 @@ CHAMPION_METRIC = {"regression": "r2", "classification": "pr_auc"}
 
 @dataclass(frozen=True)
 class CVResult:
-    """Per-fold scores of the model and of the reference model, and out-of-fold predictions."""
+    """Per-fold scores of the model and of the reference model, out-of-fold predictions, and
+    held-out permutation importance (from the first repeat's folds)."""
 
     fold_scores: pd.DataFrame
     baseline_fold_scores: pd.DataFrame
     oof_prediction: np.ndarray
     n_splits: int
+    importance: pd.DataFrame | None = None
 
 
 def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -90,10 +94,44 @@ def _fit_and_score(model, X, y, train, test, task, seed):
     fitted = clone(model).fit(X.iloc[train], y[train])
     if task == "regression":
         prediction = fitted.predict(X.iloc[test])
-        return prediction, regression_scores(y[test], prediction)
+        return fitted, prediction, regression_scores(y[test], prediction)
     probability = fitted.predict_proba(X.iloc[test])[:, 1]
     threshold = tuned_threshold(model, X.iloc[train], y[train], seed)
-    return probability, classification_scores(y[test], probability, threshold)
+    return fitted, probability, classification_scores(y[test], probability, threshold)
+
+
+def _mean_fold_score(model, X, y, splits, task) -> float:
+    """Mean of the champion metric (R² / PR-AUC) over the given folds."""
+    scores = []
+    for train, test in splits:
+        fitted = clone(model).fit(X.iloc[train], y[train])
+        if task == "regression":
+            scores.append(r2_score(y[test], fitted.predict(X.iloc[test])))
+        else:
+            probability = fitted.predict_proba(X.iloc[test])[:, 1]
+            scores.append(average_precision_score(y[test], probability))
+    return float(np.mean(scores))
+
+
+def permutation_test(
+    model: Pipeline, X: pd.DataFrame, y: np.ndarray, task: str,
+    n_splits: int, seed: int, n_permutations: int, on_permutation=None,
+) -> tuple[float, float]:  # fmt: skip
+    """(observed score, p-value) of the CV score against the same folds on shuffled labels.
+
+    p = (1 + #permutations scoring at least as well) / (1 + n_permutations), so the smallest
+    reportable p is 1 / (1 + n_permutations).
+    """
+    splits = list(make_splitter(task, n_splits, 1, seed).split(X, y))
+    observed = _mean_fold_score(model, X, y, splits, task)
+    rng = np.random.default_rng(seed)
+    at_least_as_good = 0
+    for number in range(1, n_permutations + 1):
+        shuffled = _mean_fold_score(model, X, rng.permutation(y), splits, task)
+        at_least_as_good += shuffled >= observed
+        if on_permutation is not None:
+            on_permutation(number, n_permutations)
+    return observed, (1 + at_least_as_good) / (1 + n_permutations)
 
 
 def make_splitter(task: str, n_splits: int, n_repeats: int, seed: int):
@@ -116,19 +154,28 @@ def cross_validate(
     n_splits: int = 5,
     n_repeats: int = 5,
     seed: int = 42,
+    importance_repeats: int = 0,
     on_fold=None,
 ) -> CVResult:
-    """Score `model` and the reference model on the same repeated K-fold splits."""
+    """Score `model` and the reference model on the same repeated K-fold splits.
+
+    With importance_repeats > 0, each model of the first repeat also measures permutation
+    importance on its held-out fold (shuffling each input column that many times).
+    """
     if len(X) < n_splits * 2:
         raise ValueError(f"{len(X)} rows are too few for {n_splits}-fold cross-validation")
     splitter = make_splitter(task, n_splits, n_repeats, seed)
     baseline = reference_model(task)
     prediction_sum = np.zeros(len(X))
     prediction_count = np.zeros(len(X))
-    fold_scores, baseline_scores = [], []
+    fold_scores, baseline_scores, importance_drops = [], [], []
     for fold, (train, test) in enumerate(splitter.split(X, y)):
-        prediction, scores = _fit_and_score(model, X, y, train, test, task, seed + fold)
-        _, reference_scores = _fit_and_score(baseline, X, y, train, test, task, seed + fold)
+        fitted, prediction, scores = _fit_and_score(model, X, y, train, test, task, seed + fold)
+        _, _, reference_scores = _fit_and_score(baseline, X, y, train, test, task, seed + fold)
+        if importance_repeats and fold < n_splits:
+            importance_drops.append(heldout_importance(
+                fitted, X.iloc[test], y[test], task, importance_repeats, seed + fold
+            ))  # fmt: skip
         prediction_sum[test] += prediction
         prediction_count[test] += 1
         fold_scores.append(scores)
@@ -140,6 +187,7 @@ def cross_validate(
         baseline_fold_scores=pd.DataFrame(baseline_scores),
         oof_prediction=prediction_sum / prediction_count,
         n_splits=n_splits * n_repeats,
+        importance=summarize_importance(pd.concat(importance_drops)) if importance_drops else None,
     )
 
 

@@ -74,7 +74,8 @@ def log_metrics(metrics: pd.DataFrame) -> None:
     values = {}
     for row in metrics.itertuples():
         values[row.metric] = row.value
-        values[f"{row.metric}_std"] = row.std
+        if pd.notna(row.std):
+            values[f"{row.metric}_std"] = row.std
     mlflow.log_metrics(values)
 
 

@@ -12,7 +12,13 @@ import pandas as pd
 
 from ml import warehouse
 from ml.config import TrainConfig
-from ml.evaluate import CHAMPION_METRIC, best_f1_threshold, cross_validate, summarize
+from ml.evaluate import (
+    CHAMPION_METRIC,
+    best_f1_threshold,
+    cross_validate,
+    permutation_test,
+    summarize,
+)
 from ml.features import ID_COLUMN, TARGETS, feature_matrix, target_vector
 from ml.pipeline import make_pipeline_for
 from ml.settings import PROJECT_ROOT, Paths
@@ -28,9 +34,12 @@ class TrainResult:
     is_champion: bool
 
     @property
+    def score_name(self) -> str:
+        return CHAMPION_METRIC[self.task]
+
+    @property
     def score(self) -> float:
-        metric = CHAMPION_METRIC[self.task]
-        return float(self.metrics.set_index("metric").loc[metric, "value"])
+        return float(self.metrics.set_index("metric").loc[self.score_name, "value"])
 
 
 def git_commit() -> str | None:
@@ -74,6 +83,21 @@ def prediction_frame(
     return frame
 
 
+def significance_rows(model, X, y, config: TrainConfig, progress) -> pd.DataFrame:
+    """ml.run_metrics rows of the label-permutation test: is the audio-only score real?"""
+    _, p_value = permutation_test(
+        model, X, y, config.task,
+        n_splits=config.cv.n_splits, seed=config.cv.seed, n_permutations=config.cv.n_permutations,
+        on_permutation=lambda done, total: progress(f"{config.name}: permutation {done}/{total}"),
+    )  # fmt: skip
+    return pd.DataFrame([
+        {"metric": "permutation_pvalue", "value": p_value, "std": None,
+         "n_splits": config.cv.n_splits},
+        {"metric": "permutation_count", "value": float(config.cv.n_permutations), "std": None,
+         "n_splits": config.cv.n_splits},
+    ])  # fmt: skip
+
+
 def train_config(
     config: TrainConfig, paths: Paths, progress: Callable[[str], None] = lambda message: None
 ) -> TrainResult:
@@ -90,9 +114,12 @@ def train_config(
     result = cross_validate(
         model, X, y, config.task,
         n_splits=config.cv.n_splits, n_repeats=config.cv.n_repeats, seed=config.cv.seed,
+        importance_repeats=config.cv.importance_repeats,
         on_fold=lambda done, total: progress(f"{config.name}: fold {done}/{total}"),
     )  # fmt: skip
     metrics = summarize(result)
+    if config.feature_set == "audio" and config.cv.n_permutations > 0:
+        metrics = pd.concat([metrics, significance_rows(model, X, y, config, progress)])
     threshold = (
         best_f1_threshold(y, result.oof_prediction) if config.task == "classification" else None
     )
@@ -119,11 +146,15 @@ def train_config(
             "cv.n_splits": config.cv.n_splits,
             "cv.n_repeats": config.cv.n_repeats,
             "cv.seed": config.cv.seed,
+            "cv.n_permutations": config.cv.n_permutations,
+            "cv.importance_repeats": config.cv.importance_repeats,
             "n_rows": len(X),
             "decision_threshold": threshold,
         })  # fmt: skip
         tracking.log_metrics(metrics)
         tracking.log_dict({"features": config.features}, "features.json")
+        if result.importance is not None:
+            tracking.log_dict(result.importance.to_dict(orient="records"), "importance.json")
         score = float(metrics.set_index("metric").loc[CHAMPION_METRIC[config.task], "value"])
         version_tags = {
             **tags,
@@ -150,5 +181,8 @@ def train_config(
             run_id, config, features[ID_COLUMN], y, result.oof_prediction, threshold
         )
         progress(f"{config.name}: writing {len(predictions)} predictions to ml.predictions")
-        warehouse.write_run(paths.warehouse, run_row, metric_rows, predictions)
+        importance = (
+            result.importance.assign(run_id=run_id) if result.importance is not None else None
+        )
+        warehouse.write_run(paths.warehouse, run_row, metric_rows, predictions, importance)
     return TrainResult(run_id, config.name, config.task, metrics, version, is_champion)

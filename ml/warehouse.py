@@ -56,6 +56,13 @@ create table if not exists ml.predictions (
     actual_label boolean,
     primary key (run_id, track_id)
 );
+create table if not exists ml.feature_importance (
+    run_id varchar not null,
+    feature varchar not null,
+    importance_mean double,
+    importance_std double,
+    primary key (run_id, feature)
+);
 """
 
 RUN_COLUMNS = [
@@ -63,6 +70,7 @@ RUN_COLUMNS = [
     "dataset_sha256", "git_commit", "n_rows", "created_at",
 ]  # fmt: skip
 METRIC_COLUMNS = ["run_id", "metric", "value", "std", "n_splits"]
+IMPORTANCE_COLUMNS = ["run_id", "feature", "importance_mean", "importance_std"]
 PREDICTION_COLUMNS = [
     "run_id", "config_name", "task", "track_id", "is_out_of_fold", "predicted_log_streams",
     "actual_log_streams", "predicted_streams", "predicted_probability", "predicted_label",
@@ -123,9 +131,16 @@ def read_track_features(path: Path) -> pd.DataFrame:
 
 
 def write_run(
-    path: Path, run: pd.DataFrame, metrics: pd.DataFrame, predictions: pd.DataFrame
+    path: Path,
+    run: pd.DataFrame,
+    metrics: pd.DataFrame,
+    predictions: pd.DataFrame,
+    importance: pd.DataFrame | None = None,
 ) -> None:
-    """Append one run to ml.runs, ml.run_metrics and ml.predictions, all or nothing."""
+    """Append one run to ml.runs, ml.run_metrics, ml.predictions and ml.feature_importance,
+    all or nothing."""
+    if importance is None:
+        importance = pd.DataFrame(columns=IMPORTANCE_COLUMNS)
     with connect(path, read_only=False) as connection:
         connection.execute(ML_SCHEMA_DDL)
         connection.execute("begin transaction")
@@ -134,6 +149,7 @@ def write_run(
                 ("ml.runs", run, RUN_COLUMNS),
                 ("ml.run_metrics", metrics, METRIC_COLUMNS),
                 ("ml.predictions", predictions, PREDICTION_COLUMNS),
+                ("ml.feature_importance", importance, IMPORTANCE_COLUMNS),
             ):
                 column_list = ", ".join(columns)
                 connection.register("incoming", frame[columns])

@@ -8,7 +8,7 @@ import duckdb
 from scipy import stats
 
 from conftest import PipelineRun
-from ml.config import config_names
+from ml.config import load_config
 from ml.dataset import file_sha256
 
 
@@ -31,7 +31,7 @@ def assert_every_raw_row_accounted_for(run: PipelineRun, raw_rows: int) -> None:
 def assert_predictions_for_every_feature_row_and_run(run: PipelineRun) -> None:
     features = scalar(run, "select count(*) from marts.track_features")
     runs = query(run, "select run_id, config_name from ml.runs")
-    assert sorted(name for _, name in runs) == sorted(config_names())
+    assert sorted(name for _, name in runs) == sorted(run.config_names)
     per_run = dict(
         query(run, "select run_id, count(distinct track_id) from ml.predictions group by 1")
     )
@@ -56,8 +56,8 @@ def assert_runs_record_their_dataset(run: PipelineRun) -> None:
         tagged = store.execute(
             "select count(*) from tags where key = 'dataset_sha256' and value = ?", [sha]
         ).fetchone()[0]
-    assert finished >= len(config_names())
-    assert tagged >= len(config_names())
+    assert finished >= len(run.config_names)
+    assert tagged >= len(run.config_names)
 
 
 def assert_metrics_and_baselines(run: PipelineRun) -> None:
@@ -98,3 +98,19 @@ def assert_correlations_match_scipy(run: PipelineRun) -> None:
         assert n == len(pairs)
         assert abs(pearson - stats.pearsonr(x, y).statistic) < 1e-9
         assert abs(spearman - stats.spearmanr(x, y).statistic) < 1e-9
+
+
+def assert_importance_and_significance(run: PipelineRun) -> None:
+    """Held-out importance for every input column of every run; p-values for audio runs only."""
+    importance = dict(query(run, """
+        select r.config_name, count(*) from ml.feature_importance i join ml.runs r using (run_id)
+        group by 1
+    """))  # fmt: skip
+    assert importance == {name: len(load_config(name).features) for name in run.config_names}
+    p_values = dict(query(run, """
+        select r.config_name, m.value from ml.run_metrics m join ml.runs r using (run_id)
+        where m.metric = 'permutation_pvalue'
+    """))  # fmt: skip
+    audio_runs = {name for name in run.config_names if load_config(name).feature_set == "audio"}
+    assert set(p_values) == audio_runs
+    assert all(0 < value <= 1 for value in p_values.values())

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.config import config_names, load_config, parse_config
+from ml.config import all_configs, config_names, load_config, load_configs, parse_config
 from ml.errors import UserError
 
 SEED_AND_FULL_CONFIGS = {
@@ -93,3 +93,40 @@ def test_invalid_yaml_is_one_clear_error(tmp_path: Path):
     path.write_text("name: [unclosed\n")
     with pytest.raises(UserError, match="not valid YAML"):
         load_config(path)
+
+
+def test_comparison_grid_covers_every_task_set_and_model():
+    grid = [
+        config
+        for config in all_configs()
+        if config.name.startswith(("regression_", "classification_"))
+    ]
+    combos = {(config.task, config.feature_set, config.model_type) for config in grid}
+    for task, models in (
+        ("regression", {"random_forest", "hist_gradient_boosting", "ridge"}),
+        ("classification", {"random_forest", "hist_gradient_boosting", "logistic_regression"}),
+    ):
+        for feature_set in ("audio", "audio_meta", "platform", "full"):
+            for model in models:
+                assert (task, feature_set, model) in combos
+    assert load_config("regression_platform_ridge").feature_set == "platform"
+
+
+def test_grid_file_expands_and_checks_its_keys(tmp_path: Path):
+    path = tmp_path / "grid.yaml"
+    path.write_text(
+        "grid:\n  feature_sets: [audio, platform]\n"
+        "  regression: {ridge: {alpha: 2.0}}\n  classification: {logistic_regression: {}}\n"
+    )
+    configs = load_configs(path)
+    assert sorted(config.name for config in configs) == [
+        "classification_audio_logistic_regression", "classification_platform_logistic_regression",
+        "regression_audio_ridge", "regression_platform_ridge",
+    ]  # fmt: skip
+    assert {config.model_params.get("alpha") for config in configs} == {2.0, None}
+    path.write_text("grid:\n  feature_sets: [audio]\n  clustering: {kmeans: {}}\n")
+    with pytest.raises(UserError, match="unknown key\\(s\\) clustering in 'grid'"):
+        load_configs(path)
+    path.write_text("grid:\n  feature_sets: [audio, loud]\n  regression: {ridge: {}}\n")
+    with pytest.raises(UserError, match="unknown feature set 'loud'"):
+        load_configs(path)

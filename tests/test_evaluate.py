@@ -6,6 +6,7 @@ from ml.evaluate import (
     best_f1_threshold,
     classification_scores,
     cross_validate,
+    permutation_test,
     regression_scores,
     summarize,
 )
@@ -76,3 +77,25 @@ def test_too_few_rows_for_the_folds_is_an_error():
     model = make_pipeline_for("regression", "ridge", {}, list(X.columns), seed=0)
     with pytest.raises(ValueError, match="6 rows are too few for 5-fold"):
         cross_validate(model, X, y, "regression", n_splits=5, n_repeats=1)
+
+
+def test_permutation_test_separates_signal_from_noise():
+    X, y = synthetic(rows=60)
+    model = make_pipeline_for("regression", "ridge", {}, list(X.columns), seed=0)
+    observed, p_signal = permutation_test(model, X, y, "regression", 3, seed=0, n_permutations=9)
+    assert observed > 0.5
+    assert p_signal == pytest.approx(1 / 10)  # no shuffled label scores as well
+    noise = np.random.default_rng(1).normal(size=len(y))
+    _, p_noise = permutation_test(model, X, noise, "regression", 3, seed=0, n_permutations=9)
+    assert p_noise > 0.1
+
+
+def test_heldout_importance_ranks_the_informative_column_first():
+    X, y = synthetic(rows=80)
+    model = make_pipeline_for("regression", "ridge", {}, list(X.columns), seed=0)
+    result = cross_validate(model, X, y, "regression", 4, 2, seed=0, importance_repeats=3)
+    importance = result.importance
+    assert list(importance.columns) == ["feature", "importance_mean", "importance_std"]
+    assert importance["feature"].tolist() == ["in_spotify_playlists", "bpm"]
+    assert importance["importance_mean"].iloc[0] > 0.5 > abs(importance["importance_mean"].iloc[1])
+    assert cross_validate(model, X, y, "regression", 4, 1, seed=0).importance is None

@@ -20,6 +20,7 @@ def test_real_run_predictions_runs_metrics_and_correlations(real_run):
     check.assert_runs_record_their_dataset(real_run)
     check.assert_metrics_and_baselines(real_run)
     check.assert_correlations_match_scipy(real_run)
+    check.assert_importance_and_significance(real_run)
 
 
 def test_real_correlations_agree_with_the_published_reference(real_run):

@@ -1,8 +1,11 @@
 """The whole pipeline on the bundled synthetic sample, in a temporary warehouse."""
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
+
+import duckdb
 
 import pipeline_checks as check
 from conftest import run_cli
@@ -28,6 +31,7 @@ def test_predictions_runs_metrics_and_correlations(sample_run):
     check.assert_runs_record_their_dataset(sample_run)
     check.assert_metrics_and_baselines(sample_run)
     check.assert_correlations_match_scipy(sample_run)
+    check.assert_importance_and_significance(sample_run)
 
 
 def test_full_features_beat_the_baseline_on_the_sample(sample_run):
@@ -66,7 +70,7 @@ def test_models_lists_one_champion_per_task(sample_run):
     result = run_cli("models", "--warehouse", str(sample_run.warehouse), env=sample_run.env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()[1:]
-    assert len(lines) == 7
+    assert len(lines) == len(sample_run.config_names)
     assert sum(line.split()[-2] == "True" for line in lines) == 2
 
 
@@ -85,4 +89,25 @@ def test_plain_dbt_build_passes_afterwards(sample_run):
         cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
-    assert check.scalar(sample_run, "select count(*) from ml.runs") == 7  # ml schema untouched
+    runs = check.scalar(sample_run, "select count(*) from ml.runs")
+    assert runs == len(sample_run.config_names)  # dbt leaves schema ml alone
+
+
+def test_same_config_and_data_give_identical_metrics_and_keep_the_champion(sample_run, tmp_path):
+    warehouse = tmp_path / "spotify.duckdb"
+    shutil.copy(sample_run.warehouse, warehouse)
+    shutil.copytree(sample_run.mlflow_dir, tmp_path / "mlflow")
+    env = {**sample_run.env, "SPOTIFY_MLFLOW_DIR": str(tmp_path / "mlflow")}
+    result = run_cli("train", "--config", "full_regression", "--cv-repeats", "1",
+                     "--warehouse", str(warehouse), env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "champion" not in result.stderr.splitlines()[-1]  # a tie does not move the alias
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        metrics = connection.execute("""
+            select r.run_id, m.metric, m.value, m.std
+            from ml.run_metrics m join ml.runs r using (run_id)
+            where r.config_name = 'full_regression' order by r.created_at, m.metric
+        """).fetchall()  # fmt: skip
+    first, second = metrics[: len(metrics) // 2], metrics[len(metrics) // 2 :]
+    assert first[0][0] != second[0][0]
+    assert [row[1:] for row in first] == [row[1:] for row in second]
