@@ -80,8 +80,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _build(raw: Path | None, warehouse: Path | None, progress: Progress):
+    from ml.build import build_warehouse
     from ml.dataset import resolve_raw_csv
-    from ml.dbt import run_dbt
     from ml.settings import resolve_paths
 
     paths = resolve_paths(warehouse)
@@ -95,7 +95,7 @@ def _build(raw: Path | None, warehouse: Path | None, progress: Progress):
             bold=True,
         )
     progress.step(f"dbt build: {dataset.path.name} -> {paths.warehouse}")
-    result = run_dbt(["build"], paths.warehouse, dataset.path, on_line=progress.detail)
+    result = build_warehouse(paths.warehouse, dataset.path, on_line=progress.detail)
     return paths, dataset, result
 
 

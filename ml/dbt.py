@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ml.errors import UserError
-from ml.settings import DBT_PROJECT_DIR, RAW_CSV_ENV, WAREHOUSE_ENV
+from ml.settings import DBT_PROJECT_DIR, RAW_CSV_ENV, RAW_ENCODING_ENV, WAREHOUSE_ENV
 
 PROGRESS_LINE = re.compile(r"\d+ of \d+ (OK|PASS|ERROR|FAIL|WARN|SKIP)\b.*")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -30,13 +30,19 @@ def run_dbt(
     warehouse: Path,
     raw_csv: Path,
     variables: dict | None = None,
+    encoding: str = "latin-1",
     on_line: Callable[[str], None] | None = None,
 ) -> DbtResult:
     """`dbt <command>` against `warehouse`, reading `raw_csv`. Raises UserError on failure."""
     if "'" in str(raw_csv) or "'" in str(warehouse):
         raise UserError(f"paths may not contain a single quote: {raw_csv}")
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, WAREHOUSE_ENV: str(warehouse), RAW_CSV_ENV: str(raw_csv)}
+    env = {
+        **os.environ,
+        WAREHOUSE_ENV: str(warehouse),
+        RAW_CSV_ENV: str(raw_csv),
+        RAW_ENCODING_ENV: encoding,
+    }
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     arguments = [
         sys.executable, "-m", "dbt.cli.main", *command,

@@ -18,6 +18,7 @@ from ml import warehouse
 from ml.dbt import run_dbt
 from ml.errors import UserError
 from ml.features import feature_matrix
+from ml.raw_file import inspect_raw_csv
 from ml.settings import Paths
 
 OUTPUT_COLUMNS = [
@@ -39,6 +40,7 @@ def build_scoring_features(
     """(track features joined to names and row numbers, rejected rows) for the input file."""
     if not input_csv.is_file():
         raise UserError(f"input CSV not found: {input_csv}")
+    raw_format = inspect_raw_csv(input_csv)
     with tempfile.TemporaryDirectory(prefix="spotify-scoring-") as folder:
         scoring_db = Path(folder) / "scoring.duckdb"
         progress(f"computing features for {input_csv.name} with the dbt models")
@@ -47,6 +49,7 @@ def build_scoring_features(
             warehouse=scoring_db,
             raw_csv=input_csv,
             variables={"scoring": True},
+            encoding=raw_format.encoding,
         )
         tracks = warehouse.read_table(scoring_db, "marts.tracks")
         features = warehouse.read_table(scoring_db, "marts.track_features")

@@ -12,13 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-RAW_COLUMNS = [
-    "track_name", "artist(s)_name", "artist_count", "released_year", "released_month",
-    "released_day", "in_spotify_playlists", "in_spotify_charts", "streams",
-    "in_apple_playlists", "in_apple_charts", "in_deezer_playlists", "in_deezer_charts",
-    "in_shazam_charts", "bpm", "key", "mode", "danceability_%", "valence_%", "energy_%",
-    "acousticness_%", "instrumentalness_%", "liveness_%", "speechiness_%",
-]  # fmt: skip
+from ml.raw_file import RAW_COLUMNS
 
 DEFAULT_ROWS = 400
 DEFAULT_SEED = 2023

@@ -11,6 +11,7 @@ import contextlib
 import io
 import logging
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,17 +53,47 @@ def configure(paths: Paths) -> str:
     paths.mlflow_dir.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(paths.tracking_uri)
     experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
-    if experiment is not None:
-        return experiment.experiment_id
-    return mlflow.create_experiment(
-        EXPERIMENT_NAME, artifact_location=paths.artifact_location.as_uri()
-    )
+    if experiment is None:
+        return mlflow.create_experiment(
+            EXPERIMENT_NAME, artifact_location=paths.artifact_location.as_uri()
+        )
+    fail_abandoned_runs(experiment.experiment_id)
+    return experiment.experiment_id
+
+
+def _process_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_abandoned_runs(experiment_id: str) -> list[str]:
+    """Mark FAILED the runs still RUNNING whose training process (on this host) is gone,
+    e.g. killed with SIGKILL, which no handler can catch. Returns their run ids."""
+    client = MlflowClient()
+    abandoned = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        pid = tags.get("process_id", "")
+        on_this_host = tags.get("hostname") == socket.gethostname()
+        if on_this_host and pid.isdigit() and not _process_is_alive(int(pid)):
+            client.set_terminated(run.info.run_id, status="FAILED")
+            abandoned.append(run.info.run_id)
+    return abandoned
 
 
 @contextmanager
 def training_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> Iterator[str]:
-    """An MLflow run; it ends FINISHED, or FAILED if the body raises (or on Ctrl-C)."""
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+    """An MLflow run; it ends FINISHED, or FAILED if the body raises (or on Ctrl-C). A run whose
+    process is killed outright is marked FAILED by the next command (fail_abandoned_runs)."""
+    owner = {"process_id": str(os.getpid()), "hostname": socket.gethostname()}
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=run_name, tags={**tags, **owner}
+    ) as run:
         yield run.info.run_id
 
 

@@ -6,6 +6,7 @@ transaction, inserted from DataFrames (never row by row).
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -16,9 +17,20 @@ import duckdb
 import pandas as pd
 
 from ml.errors import UserError
+from ml.settings import LOCK_WAIT_ENV
 
 FEATURES_TABLE = "marts.track_features"
-LOCK_WAIT_SECONDS = 10.0
+DEFAULT_LOCK_WAIT_SECONDS = 10.0
+
+
+def lock_wait_seconds() -> float:
+    """How long to wait for another process's lock: env SPOTIFY_LOCK_WAIT_SECONDS, else 10 s."""
+    value = os.environ.get(LOCK_WAIT_ENV)
+    try:
+        return float(value) if value else DEFAULT_LOCK_WAIT_SECONDS
+    except ValueError:
+        raise UserError(f"{LOCK_WAIT_ENV} must be a number of seconds, got {value!r}") from None
+
 
 ML_SCHEMA_DDL = """
 create schema if not exists ml;
@@ -83,8 +95,10 @@ def _is_lock_error(error: duckdb.Error) -> bool:
 
 
 @contextmanager
-def connect(path: Path, read_only: bool, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator:
-    """Open the warehouse, waiting up to `wait_seconds` for another process's lock."""
+def connect(path: Path, read_only: bool, wait_seconds: float | None = None) -> Iterator:
+    """Open the warehouse, waiting up to `wait_seconds` (default: lock_wait_seconds()) for
+    another process's lock."""
+    wait_seconds = lock_wait_seconds() if wait_seconds is None else wait_seconds
     if read_only and not path.is_file():
         raise UserError(f"warehouse not found: {path} (run `python cli.py build` first)")
     deadline = time.monotonic() + wait_seconds
@@ -105,6 +119,13 @@ def connect(path: Path, read_only: bool, wait_seconds: float = LOCK_WAIT_SECONDS
         yield connection
     finally:
         connection.close()
+
+
+def wait_until_free(path: Path) -> None:
+    """Return once no other process holds the warehouse (UserError after the bounded wait)."""
+    if path.exists():
+        with connect(path, read_only=False):
+            pass
 
 
 def read_table(path: Path, table: str) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import duckdb
 from scipy import stats
@@ -12,9 +13,13 @@ from ml.config import load_config
 from ml.dataset import file_sha256
 
 
-def query(run: PipelineRun, sql: str) -> list[tuple]:
-    with duckdb.connect(str(run.warehouse), read_only=True) as connection:
+def query_path(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
         return connection.execute(sql).fetchall()
+
+
+def query(run: PipelineRun, sql: str) -> list[tuple]:
+    return query_path(run.warehouse, sql)
 
 
 def scalar(run: PipelineRun, sql: str):

@@ -2,15 +2,18 @@
 
 import os
 import shutil
+import signal
+import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import duckdb
 
 import pipeline_checks as check
 from conftest import run_cli
-from ml.sample import RAW_COLUMNS
-from ml.settings import DBT_PROJECT_DIR
+from ml.raw_file import RAW_COLUMNS
+from ml.settings import DBT_PROJECT_DIR, SAMPLE_CSV
 
 
 def test_run_says_it_used_the_sample(sample_run):
@@ -111,3 +114,65 @@ def test_same_config_and_data_give_identical_metrics_and_keep_the_champion(sampl
     first, second = metrics[: len(metrics) // 2], metrics[len(metrics) // 2 :]
     assert first[0][0] != second[0][0]
     assert [row[1:] for row in first] == [row[1:] for row in second]
+
+
+def test_a_tampered_model_artifact_is_refused(sample_run, tmp_path):
+    import os as untrusted_module
+
+    import skops.io
+    from sklearn.preprocessing import FunctionTransformer
+
+    mlflow_dir = tmp_path / "mlflow"
+    shutil.copytree(sample_run.mlflow_dir, mlflow_dir)
+    smuggled = FunctionTransformer(func=untrusted_module.getcwd)  # a type nobody trusted
+    artifacts = list(mlflow_dir.rglob("model.skops"))
+    assert artifacts
+    for artifact in artifacts:
+        skops.io.dump(smuggled, artifact)
+    songs = tmp_path / "one.csv"
+    songs.write_bytes(SAMPLE_CSV.read_bytes()[:2000].rsplit(b"\r\n", 1)[0] + b"\r\n")
+    env = {**sample_run.env, "SPOTIFY_MLFLOW_DIR": str(mlflow_dir)}
+    result = run_cli("predict", "--input", str(songs), "--warehouse", str(sample_run.warehouse),
+                     env=env)  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: refusing to load spotify-") and "getcwd" in last
+
+
+def test_a_training_killed_midway_leaves_the_tables_whole_and_its_run_failed(sample_run, tmp_path):
+    warehouse = tmp_path / "spotify.duckdb"
+    shutil.copy(sample_run.warehouse, warehouse)
+    shutil.copytree(sample_run.mlflow_dir, tmp_path / "mlflow")
+    env = {**sample_run.env, "SPOTIFY_MLFLOW_DIR": str(tmp_path / "mlflow")}
+    store = tmp_path / "mlflow" / "mlflow.db"
+    runs_before = check.query_path(warehouse, "select count(*) from ml.runs")[0][0]
+    training = subprocess.Popen(
+        [os.sys.executable, "cli.py", "train", "--config", "experiment_2", "--cv-repeats", "1",
+         "--warehouse", str(warehouse)],
+        cwd=DBT_PROJECT_DIR.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not running_runs(store):
+        time.sleep(0.1)
+    assert running_runs(store), "the training never reached its MLflow run"
+    training.send_signal(signal.SIGKILL)
+    training.wait()
+    killed = running_runs(store)
+
+    result = run_cli("models", "--warehouse", str(warehouse), env=env)
+    assert result.returncode == 0
+    with sqlite3.connect(store) as connection:
+        statuses = dict(connection.execute("select run_uuid, status from runs").fetchall())
+    assert all(statuses[run_id] == "FAILED" for run_id in killed)
+    assert check.query_path(warehouse, "select count(*) from ml.runs")[0][0] == runs_before
+    orphans = check.query_path(warehouse, """
+        select count(*) from ml.predictions p anti join ml.runs r using (run_id)
+    """)[0][0]  # fmt: skip
+    assert orphans == 0
+
+
+def running_runs(store: Path) -> list[str]:
+    with sqlite3.connect(store) as connection:
+        rows = connection.execute("select run_uuid from runs where status = 'RUNNING'").fetchall()
+    return [run_id for (run_id,) in rows]

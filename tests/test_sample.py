@@ -3,7 +3,8 @@ import io
 
 import pytest
 
-from ml.sample import CORRUPTED_STREAMS, RAW_COLUMNS, generate_rows, write_sample
+from ml.raw_file import RAW_COLUMNS
+from ml.sample import CORRUPTED_STREAMS, generate_rows, write_sample
 from ml.settings import SAMPLE_CSV
 
 

@@ -1,6 +1,9 @@
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -92,3 +95,29 @@ def test_a_locked_warehouse_is_reported_after_a_bounded_wait(tmp_path):
         holder.communicate("")
     with warehouse.connect(path, read_only=False, wait_seconds=1):
         pass
+
+
+def test_a_write_killed_midway_leaves_no_trace_of_its_run(tmp_path):
+    path = tmp_path / "w.duckdb"
+    warehouse.write_run(path, *run_frames("kept", ["a", "b"]))
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from pathlib import Path
+        from test_warehouse import run_frames
+        from ml import warehouse
+        run, metrics, predictions = run_frames("killed", [f"t{{i}}" for i in range(3_000_000)])
+        print("writing", flush=True)
+        warehouse.write_run(Path({str(path)!r}), run, metrics, predictions)
+        print("done", flush=True)
+    """)
+    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "writing"
+    time.sleep(1.0)  # inside the insert of 3 M prediction rows
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert writer.stdout.read() == ""  # it never finished
+    runs = warehouse.run_query(path, "select run_id from ml.runs")["run_id"].tolist()
+    assert runs == ["kept"]
+    assert count(path, "ml.predictions") == 2
+    assert count(path, "ml.run_metrics") == 2

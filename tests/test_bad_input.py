@@ -1,0 +1,228 @@
+"""A corpus of damaged raw files, made from the bundled sample, each with its outcome asserted.
+
+Variants must build to the same result; bad rows must land in audit.rejected_rows; bad files
+must end in one line naming the file, leaving the previous warehouse exactly as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import cli_env, run_cli
+from ml.raw_file import RAW_COLUMNS
+from ml.settings import SAMPLE_CSV
+
+SAMPLE_ROWS = 404
+
+
+def sample_records() -> list[list[str]]:
+    text = SAMPLE_CSV.read_bytes().decode("latin-1")
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def write_csv(path: Path, records, encoding="latin-1", newline="\r\n", prefix=b"") -> Path:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, lineterminator=newline).writerows(records)
+    path.write_bytes(prefix + buffer.getvalue().encode(encoding))
+    return path
+
+
+def build(raw: Path, warehouse: Path, **env) -> subprocess.CompletedProcess:
+    environment = {**cli_env(warehouse.parent / "mlflow"), **env}
+    return run_cli("build", "--raw", str(raw), "--warehouse", str(warehouse), env=environment)
+
+
+def table(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+TRACKS = "select * exclude (track_id) from marts.tracks order by raw_row_number"
+REJECTED = "select * from audit.rejected_rows order by raw_row_number"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    warehouse = tmp_path_factory.mktemp("reference") / "spotify.duckdb"
+    result = build(SAMPLE_CSV, warehouse)
+    assert result.returncode == 0, result.stderr
+    return warehouse
+
+
+def reorder(records, order):
+    return [[record[index] for index in order] for record in records]
+
+
+VARIANTS = {
+    "utf8": lambda records, path: write_csv(path, records, encoding="utf-8"),
+    "utf8_bom": lambda records, path: write_csv(path, records, "utf-8", prefix=b"\xef\xbb\xbf"),
+    "lf_line_endings": lambda records, path: write_csv(path, records, newline="\n"),
+    "columns_reversed": lambda records, path: write_csv(
+        path, reorder(records, list(reversed(range(len(RAW_COLUMNS)))))
+    ),
+    "extra_cover_url_column": lambda records, path: write_csv(
+        path,
+        [
+            [*r, "cover_url" if i == 0 else f"https://example.org/{i}.jpg"]
+            for i, r in enumerate(records)
+        ],  # fmt: skip
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_variant_builds_to_the_same_result(variant, reference, tmp_path):
+    raw = VARIANTS[variant](sample_records(), tmp_path / f"{variant}.csv")
+    warehouse = tmp_path / "spotify.duckdb"
+    result = build(raw, warehouse)
+    assert result.returncode == 0, result.stderr
+    assert table(warehouse, TRACKS) == table(reference, TRACKS)
+    assert table(warehouse, REJECTED) == table(reference, REJECTED)
+
+
+def test_bad_rows_are_rejected_with_row_number_reason_and_value(tmp_path):
+    records = sample_records()
+    good = records[1]
+    column = {name: index for index, name in enumerate(RAW_COLUMNS)}
+
+    def variant(name_suffix: str, **changes) -> list[str]:
+        row = list(good)
+        row[column["track_name"]] = good[column["track_name"]] + name_suffix
+        for key, value in changes.items():
+            row[column[key]] = value
+        return row
+
+    extra = [
+        variant(" garbage", bpm="12abc"),
+        variant(" too danceable", **{"danceability_%": "150"}),
+        variant(" negative", in_apple_playlists="-5"),
+        variant(" huge", streams="99999999999999999999999"),
+        list(records[2]),  # an exact duplicate of a sample row
+        variant(' he said "hi", then\nleft'),
+    ]
+    raw = write_csv(tmp_path / "bad_rows.csv", records + extra)
+    truncated = ",".join(good[:5])
+    raw.write_bytes(raw.read_bytes() + truncated.encode("latin-1"))  # a cut-off last line
+    warehouse = tmp_path / "spotify.duckdb"
+    result = build(raw, warehouse)
+    assert result.returncode == 0, result.stderr
+
+    total = SAMPLE_ROWS + len(extra) + 1
+    clean = table(warehouse, "select count(*) from marts.tracks")[0][0]
+    rejected = dict(
+        (row, (reason, field, value))
+        for row, reason, field, value in table(
+            warehouse,
+            """
+            select raw_row_number, reject_reason, rejected_field, rejected_value
+            from audit.rejected_rows
+        """,
+        )  # fmt: skip
+    )
+    assert clean + len(rejected) == total
+    first_extra = SAMPLE_ROWS + 1
+    assert rejected[first_extra] == ("unparseable_number", "bpm", "12abc")
+    assert rejected[first_extra + 1] == ("out_of_range", "danceability_pct", "150")
+    assert rejected[first_extra + 2] == ("out_of_range", "in_apple_playlists", "-5")
+    assert rejected[first_extra + 3][:2] == ("unparseable_number", "streams")
+    assert rejected[first_extra + 4][0] == "duplicate_track"
+    assert rejected[total][0] == "missing_value"
+    kept = table(
+        warehouse, f"select track_name from marts.tracks where raw_row_number = {first_extra + 5}"
+    )
+    assert kept == [(good[column["track_name"]] + ' he said "hi", then\nleft',)]
+
+
+def not_csv_files(tmp_path: Path) -> dict[str, Path]:
+    header = ",".join(RAW_COLUMNS)
+    files = {
+        "empty": b"",
+        "header_only": (header + "\r\n").encode(),
+        "random_bytes": bytes(range(256)) * 8,
+        "json": b'[{"track_name": "Seven", "streams": 1}]\n',
+        "semicolons": (header.replace(",", ";") + "\r\nSeven;Latto;1\r\n").encode(),
+        "missing_streams_column": (
+            header.replace(",streams", "") + "\r\n" + ",".join(["1"] * 23) + "\r\n"
+        ).encode(),
+    }
+    paths = {}
+    for name, content in files.items():
+        paths[name] = tmp_path / f"{name}.csv"
+        paths[name].write_bytes(content)
+    return paths
+
+
+EXPECTED_ERRORS = {
+    "empty": "the file is empty",
+    "header_only": "has a header but no data rows",
+    "random_bytes": "not a CSV file",
+    "json": "not the Kaggle spotify-2023 CSV format",
+    "semicolons": "separated by ';'",
+    "missing_streams_column": "required column(s) missing: streams",
+}
+
+
+def test_bad_files_fail_in_one_line_and_leave_the_warehouse_untouched(reference, tmp_path):
+    warehouse = tmp_path / "spotify.duckdb"
+    warehouse.write_bytes(reference.read_bytes())
+    before = sha(warehouse)
+    for name, raw in not_csv_files(tmp_path).items():
+        result = build(raw, warehouse)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1, name
+        assert "Traceback" not in result.stderr, name
+        assert lines[-1].startswith(f"error: {raw}: ") and EXPECTED_ERRORS[name] in lines[-1], name
+        assert sha(warehouse) == before, name
+
+
+def test_a_build_that_fails_inside_dbt_leaves_the_previous_warehouse(reference, tmp_path):
+    warehouse = tmp_path / "spotify.duckdb"
+    warehouse.write_bytes(reference.read_bytes())
+    before = sha(warehouse)
+    raw = write_csv(tmp_path / "unclosed_quote.csv", sample_records())
+    lines = raw.read_bytes().split(b"\r\n")
+    lines[10] = b'"' + lines[10]  # a quote opened and never closed: the CSV cannot be parsed
+    raw.write_bytes(b"\r\n".join(lines))
+    result = build(raw, warehouse)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: dbt build failed")
+    assert sha(warehouse) == before
+    assert not list(tmp_path.glob("*.building"))
+
+
+def test_a_locked_warehouse_fails_after_the_configured_wait(reference, tmp_path):
+    warehouse = tmp_path / "spotify.duckdb"
+    warehouse.write_bytes(reference.read_bytes())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, sys
+            connection = duckdb.connect({str(warehouse)!r})
+            print("locked", flush=True)
+            sys.stdin.read()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = build(SAMPLE_CSV, warehouse, SPOTIFY_LOCK_WAIT_SECONDS="1")
+    finally:
+        holder.communicate("")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: warehouse {warehouse} is locked by another process (waited 1 s); "
+        "close it and retry"
+    )
