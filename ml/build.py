@@ -18,8 +18,8 @@ def build_warehouse(
 ) -> DbtResult:
     raw_format = inspect_raw_csv(raw_csv)
     warehouse.wait_until_free(warehouse_path)
-    building = warehouse_path.with_name(warehouse_path.name + ".building")
-    building.unlink(missing_ok=True)
+    # One copy per process, so two builds at once cannot overwrite each other's work.
+    building = warehouse_path.with_name(f"{warehouse_path.name}.building-{os.getpid()}")
     if warehouse_path.exists():
         shutil.copy2(warehouse_path, building)
     try:

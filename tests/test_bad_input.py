@@ -201,7 +201,7 @@ def test_a_build_that_fails_inside_dbt_leaves_the_previous_warehouse(reference, 
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: dbt build failed")
     assert sha(warehouse) == before
-    assert not list(tmp_path.glob("*.building"))
+    assert not list(tmp_path.glob("*.building*"))
 
 
 def test_a_locked_warehouse_fails_after_the_configured_wait(reference, tmp_path):
