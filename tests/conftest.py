@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +81,25 @@ def _pipeline_run(raw_csv: Path, folder: Path, configs: tuple[str, ...]) -> Pipe
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return PipelineRun(raw_csv, configs, warehouse, mlflow_dir, result)
+
+
+@contextmanager
+def warehouse_held_by_another_process(warehouse: Path) -> Iterator[None]:
+    """A second process keeps the DuckDB file open read-write (like a DuckDB shell) meanwhile."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, sys
+            connection = duckdb.connect({str(warehouse)!r})
+            print("locked", flush=True)
+            sys.stdin.read()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.communicate("")
 
 
 @pytest.fixture(scope="session")

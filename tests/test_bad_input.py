@@ -10,14 +10,12 @@ import csv
 import hashlib
 import io
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from conftest import cli_env, run_cli
+from conftest import cli_env, run_cli, warehouse_held_by_another_process
 from ml.raw_file import RAW_COLUMNS
 from ml.settings import SAMPLE_CSV
 
@@ -207,20 +205,8 @@ def test_a_build_that_fails_inside_dbt_leaves_the_previous_warehouse(reference, 
 def test_a_locked_warehouse_fails_after_the_configured_wait(reference, tmp_path):
     warehouse = tmp_path / "spotify.duckdb"
     warehouse.write_bytes(reference.read_bytes())
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
-            import duckdb, sys
-            connection = duckdb.connect({str(warehouse)!r})
-            print("locked", flush=True)
-            sys.stdin.read()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with warehouse_held_by_another_process(warehouse):
         result = build(SAMPLE_CSV, warehouse, SPOTIFY_LOCK_WAIT_SECONDS="1")
-    finally:
-        holder.communicate("")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: warehouse {warehouse} is locked by another process (waited 1 s); "

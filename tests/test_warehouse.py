@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from conftest import warehouse_held_by_another_process
 from ml import warehouse
 from ml.errors import UserError
 
@@ -74,25 +75,13 @@ def test_missing_table_and_missing_warehouse_are_clear(tmp_path):
 def test_a_locked_warehouse_is_reported_after_a_bounded_wait(tmp_path):
     path = tmp_path / "w.duckdb"
     duckdb.connect(str(path)).close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
-            import duckdb, sys, time
-            connection = duckdb.connect({str(path)!r})
-            print("locked", flush=True)
-            sys.stdin.read()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        locked = "is locked by another process \\(waited 1 s\\)"
-        with (
-            pytest.raises(UserError, match=locked),
-            warehouse.connect(path, read_only=False, wait_seconds=1),
-        ):
-            pass
-    finally:
-        holder.communicate("")
+    locked = "is locked by another process \\(waited 1 s\\)"
+    with (
+        warehouse_held_by_another_process(path),
+        pytest.raises(UserError, match=locked),
+        warehouse.connect(path, read_only=False, wait_seconds=1),
+    ):
+        pass
     with warehouse.connect(path, read_only=False, wait_seconds=1):
         pass
 
