@@ -1,20 +1,21 @@
 """Seeded generator of synthetic songs in the raw Kaggle file's exact format and quirks.
 
-The bundled sample (warehouse/sample/) is this generator's output for the default seed and
-size; `cli.py make-sample` rewrites it byte for byte. The numbers are invented, but streams
-depend on playlist counts and song age roughly as in the real file, so models learn something.
+DuckDB computes every row from its row number and the seed (hash-based random numbers), so
+any size is generated in constant memory and the same seed always gives the same bytes. The
+bundled sample (warehouse/sample/) is this generator's output for the default seed and size;
+`cli.py make-sample` rewrites it byte for byte. The numbers are invented, but streams depend
+on playlist counts and song age roughly as in the real file, so models learn something.
 """
 
 from __future__ import annotations
 
-import csv
+import os
 from pathlib import Path
 
-import numpy as np
+from ml import warehouse
+from ml.errors import UserError
 
-from ml.raw_file import RAW_COLUMNS
-
-DEFAULT_ROWS = 400
+DEFAULT_ROWS = 404
 DEFAULT_SEED = 2023
 SNAPSHOT_YEAR = 2023
 KEYS = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
@@ -26,127 +27,197 @@ FIRST_NAMES = ["Ana", "Leo", "Zoé", "Mia", "Kai", "José", "Lía", "Max", "Noa"
 LAST_NAMES = ["Rivera", "Stone", "Müller", "Kim", "Björk", "Santos", "Lee", "Núñez", "Gray"]
 CORRUPTED_STREAMS = "BPM110KeyAModeMajorDanceability53Valence75Energy69Acousticness7"
 
-
-def _artist_pool(rng: np.random.Generator, size: int) -> list[str]:
-    names = {f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}" for _ in range(size * 3)}
-    return sorted(names)[:size]
-
-
-def _track_names(rng: np.random.Generator, rows: int) -> list[str]:
-    names = []
-    for row in range(rows):
-        words = rng.choice(WORDS, size=int(rng.integers(1, 4)), replace=False)
-        names.append(" ".join(words) + f" {row + 1}")
-    return names
+# The real file's quirks, placed at fixed offsets in every block of 953 rows (its size), so
+# every block of 953 (and every file of at least MIN_ROWS rows) has them at the real rates:
+# one corrupted and one implausible `streams` cell and four duplicated tracks per block.
+BLOCK_ROWS = 953
+CORRUPTED_OFFSET = 19
+IMPLAUSIBLE_OFFSET = 11
+DUPLICATE_OFFSETS = (8, 14, 23, 29)
+DUPLICATE_DISTANCE = 5
+MIN_ROWS = max(CORRUPTED_OFFSET, IMPLAUSIBLE_OFFSET, *DUPLICATE_OFFSETS) + 1
 
 
-def _thousands(value: int) -> str:
-    """The raw file writes some counts with a thousands separator (then quoted by csv)."""
-    return f"{value:,}"
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + value.replace("'", "''") + "'" for value in values) + "]"
 
 
-def generate_rows(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> list[list[str]]:
-    """Data rows (as text, in RAW_COLUMNS order) with the raw file's quirks.
+GENERATOR_MACROS = """
+create or replace temp macro uniform_draw(i, seed, salt) as
+    least(
+        (hash(xor(i::ubigint, hash(seed, salt)))::double + 0.5) / 1.8446744073709552e19,
+        0.9999999999
+    );
+create or replace temp macro normal_draw(i, seed, salt) as
+    sqrt(-2 * ln(uniform_draw(i, seed, salt || ':a')))
+    * cos(2 * pi() * uniform_draw(i, seed, salt || ':b'));
+create or replace temp macro pick(items, i, seed, salt) as
+    items[1 + floor(len(items) * uniform_draw(i, seed, salt))::integer];
+create or replace temp macro clamp(value, low, high) as least(greatest(value, low), high);
+"""
 
-    Quirks, at roughly the real file's rates: missing `key` (10 %) and `in_shazam_charts`
-    (5 %), thousands separators in large deezer/shazam counts, one corrupted `streams`
-    cell, one implausibly low `streams` value, and 4 duplicated tracks (counts differ).
+
+def generator_sql(rows: int, seed: int) -> str:
+    """One SELECT that yields `rows` raw rows (all text, in RAW_COLUMNS order).
+
+    Needs GENERATOR_MACROS. A duplicate row repeats an earlier track (same track_index),
+    with fewer streams, as the real file's duplicates do.
     """
-    if rows < 20:
-        raise ValueError(f"rows must be at least 20 to hold every quirk, got {rows}")
-    rng = np.random.default_rng(seed)
-    artists = _artist_pool(rng, max(10, rows // 4))
-    track_names = _track_names(rng, rows)
-
-    recent = rng.random(rows) < 0.6
-    released_year = np.where(
-        recent, rng.integers(2022, SNAPSHOT_YEAR + 1, rows), rng.integers(1970, 2022, rows)
+    words, firsts, lasts, keys = map(_sql_list, (WORDS, FIRST_NAMES, LAST_NAMES, KEYS))
+    duplicate_offsets = ", ".join(str(offset) for offset in DUPLICATE_OFFSETS)
+    artist_names = ", ".join(
+        f"case when artist_count > {credited} then pick({firsts}, track_index, {seed}, "
+        f"'first{credited}') || ' ' || pick({lasts}, track_index, {seed}, 'last{credited}') end"
+        for credited in range(4)
     )
-    released_month = rng.integers(1, 13, rows)
-    released_month = np.where(
-        released_year == SNAPSHOT_YEAR, rng.integers(1, 8, rows), released_month
-    )
-    released_day = rng.integers(1, 29, rows)
-    age_years = SNAPSHOT_YEAR - released_year
+    return f"""
+with
 
-    log_playlists = 6.3 + 0.09 * np.minimum(age_years, 25) + rng.normal(0, 1.0, rows)
-    spotify_playlists = np.clip(np.exp(log_playlists), 30, 60000).astype(int)
-    log_streams = 14.2 + 0.75 * np.log(spotify_playlists) - 0.01 * age_years
-    log_streams = log_streams + rng.normal(0, 0.45, rows)
-    streams = np.exp(log_streams).astype(np.int64)
-    popularity = (log_streams - log_streams.mean()) / log_streams.std()
+positions as (
+    select
+        range as row_index,
+        range % {BLOCK_ROWS} as block_offset,
+        range % {BLOCK_ROWS} in ({duplicate_offsets}) as is_duplicate,
+        case when range % {BLOCK_ROWS} in ({duplicate_offsets})
+            then range - {DUPLICATE_DISTANCE} else range end as track_index
+    from range({rows})
+),
 
-    apple_playlists = np.clip(spotify_playlists * rng.uniform(0.01, 0.05, rows), 0, 700).astype(int)
-    deezer_playlists = np.clip(spotify_playlists * rng.uniform(0.02, 0.2, rows), 0, 12000).astype(
-        int
-    )
-    chart_strength = np.clip(recent * 60 + 20 * popularity + rng.normal(0, 30, rows), 0, None)
-    spotify_charts = np.where(rng.random(rows) < 0.5, 0, chart_strength).astype(int)
-    apple_charts = np.clip(chart_strength * rng.uniform(0.5, 2.5, rows), 0, 275).astype(int)
-    deezer_charts = np.where(rng.random(rows) < 0.6, 0, chart_strength / 8).astype(int)
-    shazam_charts = np.where(rng.random(rows) < 0.4, 0, chart_strength * rng.uniform(1, 20, rows))
-    shazam_charts = shazam_charts.astype(int)
+released as (
+    select
+        *,
+        uniform_draw(track_index, {seed}, 'recent') < 0.6 as is_recent,
+        case when uniform_draw(track_index, {seed}, 'recent') < 0.6
+            then 2022 + floor(2 * uniform_draw(track_index, {seed}, 'year'))
+            else 1970 + floor(52 * uniform_draw(track_index, {seed}, 'year'))
+        end::integer as released_year
+    from positions
+),
 
-    artist_count = np.where(rng.random(rows) < 0.7, 1, rng.integers(2, 5, rows))
-    bpm = np.clip(rng.normal(122, 28, rows), 65, 206).astype(int)
-    audio = {
-        "danceability_%": np.clip(rng.normal(67, 14, rows), 23, 96),
-        "valence_%": np.clip(rng.normal(51, 23, rows), 4, 97),
-        "energy_%": np.clip(rng.normal(64, 16, rows), 9, 97),
-        "acousticness_%": np.clip(rng.exponential(27, rows), 0, 97),
-        "instrumentalness_%": np.where(rng.random(rows) < 0.9, 0, rng.integers(1, 91, rows)),
-        "liveness_%": np.clip(rng.gamma(2.5, 7, rows), 3, 97),
-        "speechiness_%": np.clip(rng.gamma(1.5, 7, rows), 2, 64),
-    }
-    key = rng.choice(KEYS, rows)
-    key_missing = rng.random(rows) < 0.10
-    shazam_missing = rng.random(rows) < 0.05
-    mode = np.where(rng.random(rows) < 0.55, "Major", "Minor")
+popularity as (
+    select
+        *,
+        {SNAPSHOT_YEAR} - released_year as age_years,
+        clamp(exp(6.3 + 0.09 * least({SNAPSHOT_YEAR} - released_year, 25)
+            + normal_draw(track_index, {seed}, 'playlists')), 30, 60000)::integer
+            as spotify_playlists
+    from released
+),
 
-    data = []
-    for i in range(rows):
-        credited = [
-            artists[int(j)] for j in rng.choice(len(artists), artist_count[i], replace=False)
-        ]
-        data.append([
-            track_names[i],
-            ", ".join(credited),
-            str(artist_count[i]),
-            str(released_year[i]),
-            str(released_month[i]),
-            str(released_day[i]),
-            str(spotify_playlists[i]),
-            str(spotify_charts[i]),
-            str(streams[i]),
-            str(apple_playlists[i]),
-            str(apple_charts[i]),
-            _thousands(int(deezer_playlists[i])),
-            str(deezer_charts[i]),
-            "" if shazam_missing[i] else _thousands(int(shazam_charts[i])),
-            str(bpm[i]),
-            "" if key_missing[i] else str(key[i]),
-            str(mode[i]),
-            *[str(int(round(values[i]))) for values in audio.values()],
-        ])  # fmt: skip
+streamed as (
+    select
+        *,
+        14.2 + 0.75 * ln(spotify_playlists) - 0.01 * age_years
+            + 0.45 * normal_draw(track_index, {seed}, 'streams') as log_streams
+    from popularity
+),
 
-    streams_column = RAW_COLUMNS.index("streams")
-    data[rows // 2][streams_column] = CORRUPTED_STREAMS
-    implausible = data[rows // 3]
-    implausible[RAW_COLUMNS.index("in_spotify_playlists")] = "763"
-    implausible[streams_column] = "2762"
-    for offset, original in enumerate(range(1, rows, rows // 4)[:4]):
-        copy = list(data[original])
-        copy[streams_column] = str(int(copy[streams_column]) - 1000 * (offset + 1))
-        data.insert(min(len(data), original + rows // 8), copy)
-    return data
+charted as (
+    select
+        *,
+        greatest(is_recent::integer * 60 + 20 * (log_streams - 19.0)
+            + 30 * normal_draw(track_index, {seed}, 'charts'), 0) as chart_strength
+    from streamed
+),
+
+generated as (
+    select
+        *,
+        concat_ws(' ',
+            pick({words}, track_index, {seed}, 'word1'),
+            case when uniform_draw(track_index, {seed}, 'words') >= 1 / 3
+                then pick({words}, track_index, {seed}, 'word2') end,
+            case when uniform_draw(track_index, {seed}, 'words') >= 2 / 3
+                then pick({words}, track_index, {seed}, 'word3') end,
+            (track_index + 1)::varchar
+        ) as track_name,
+        case when uniform_draw(track_index, {seed}, 'solo') < 0.7 then 1
+            else 2 + floor(3 * uniform_draw(track_index, {seed}, 'artists'))::integer
+        end as artist_count,
+        case when released_year = {SNAPSHOT_YEAR}
+            then 1 + floor(7 * uniform_draw(track_index, {seed}, 'month'))
+            else 1 + floor(12 * uniform_draw(track_index, {seed}, 'month'))
+        end::integer as released_month,
+        1 + floor(28 * uniform_draw(track_index, {seed}, 'day'))::integer as released_day,
+        exp(log_streams)::bigint as streams
+    from charted
+)
+
+select
+    track_name,
+    concat_ws(', ', {artist_names}) as "artist(s)_name",
+    artist_count::varchar as artist_count,
+    released_year::varchar as released_year,
+    released_month::varchar as released_month,
+    released_day::varchar as released_day,
+    case when block_offset = {IMPLAUSIBLE_OFFSET} then '763'
+        else spotify_playlists::varchar end as in_spotify_playlists,
+    case when uniform_draw(track_index, {seed}, 'spotify_charts') < 0.5 then 0
+        else chart_strength end::integer::varchar as in_spotify_charts,
+    case
+        when block_offset = {CORRUPTED_OFFSET} then '{CORRUPTED_STREAMS}'
+        when block_offset = {IMPLAUSIBLE_OFFSET} then '2762'
+        when is_duplicate then (streams - 1000 * (1 + row_index % 3))::varchar
+        else streams::varchar
+    end as streams,
+    least(spotify_playlists * (0.01 + 0.04 * uniform_draw(track_index, {seed}, 'apple')), 700)
+        ::integer::varchar as in_apple_playlists,
+    least(chart_strength * (0.5 + 2 * uniform_draw(track_index, {seed}, 'apple_charts')), 275)
+        ::integer::varchar as in_apple_charts,
+    format('{{:,}}', least(spotify_playlists
+        * (0.02 + 0.18 * uniform_draw(track_index, {seed}, 'deezer')), 12000)::integer)
+        as in_deezer_playlists,
+    case when uniform_draw(track_index, {seed}, 'deezer_charts') < 0.6 then 0
+        else chart_strength / 8 end::integer::varchar as in_deezer_charts,
+    case
+        when uniform_draw(track_index, {seed}, 'shazam_missing') < 0.05 then null
+        when uniform_draw(track_index, {seed}, 'shazam_charts') < 0.4 then '0'
+        else format('{{:,}}', (chart_strength
+            * (1 + 7 * uniform_draw(track_index, {seed}, 'shazam')))::integer)
+    end as in_shazam_charts,
+    clamp(122 + 28 * normal_draw(track_index, {seed}, 'bpm'), 65, 206)::integer::varchar as bpm,
+    case when uniform_draw(track_index, {seed}, 'key_missing') >= 0.1
+        then pick({keys}, track_index, {seed}, 'key') end as "key",
+    case when uniform_draw(track_index, {seed}, 'mode') < 0.55 then 'Major' else 'Minor' end
+        as "mode",
+    clamp(67 + 14 * normal_draw(track_index, {seed}, 'danceability'), 23, 96)
+        ::integer::varchar as "danceability_%",
+    clamp(51 + 23 * normal_draw(track_index, {seed}, 'valence'), 4, 97)
+        ::integer::varchar as "valence_%",
+    clamp(64 + 16 * normal_draw(track_index, {seed}, 'energy'), 9, 97)
+        ::integer::varchar as "energy_%",
+    least(-27 * ln(uniform_draw(track_index, {seed}, 'acousticness')), 97)
+        ::integer::varchar as "acousticness_%",
+    case when uniform_draw(track_index, {seed}, 'instrumental') < 0.9 then 0
+        else 1 + floor(90 * uniform_draw(track_index, {seed}, 'instrumentalness'))
+    end::integer::varchar as "instrumentalness_%",
+    clamp(exp(2.7 + 0.55 * normal_draw(track_index, {seed}, 'liveness')), 3, 97)
+        ::integer::varchar as "liveness_%",
+    clamp(exp(1.9 + 0.7 * normal_draw(track_index, {seed}, 'speechiness')), 2, 64)
+        ::integer::varchar as "speechiness_%"
+from generated
+"""
+
+
+def _transcode_to_latin1(utf8_path: Path, path: Path) -> None:
+    """The raw file is latin-1; DuckDB writes UTF-8. Re-encode block by block (constant memory)."""
+    with (
+        utf8_path.open("r", encoding="utf-8", newline="") as source,
+        path.open("w", encoding="latin-1", newline="") as target,
+    ):
+        for block in iter(lambda: source.read(1 << 22), ""):
+            target.write(block)
 
 
 def write_sample(path: Path, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> int:
-    """Write the CSV as the raw file is: latin-1, CRLF, minimal quoting. Returns the data rows."""
-    data = generate_rows(rows, seed)
+    """Write `rows` data rows as the raw file is: latin-1, CRLF, minimal quoting."""
+    if rows < MIN_ROWS:
+        raise UserError(f"rows must be at least {MIN_ROWS} to hold every quirk, got {rows}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="latin-1", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        writer.writerow(RAW_COLUMNS)
-        writer.writerows(data)
-    return len(data)
+    utf8_path = path.with_name(f".{path.name}.utf8-{os.getpid()}")
+    try:
+        warehouse.copy_query_to_csv(GENERATOR_MACROS, generator_sql(rows, seed), utf8_path)
+        _transcode_to_latin1(utf8_path, path)
+    finally:
+        utf8_path.unlink(missing_ok=True)
+    return rows

@@ -184,6 +184,22 @@ def write_run(
             raise
 
 
+def copy_query_to_csv(setup_sql: str, query: str, path: Path, memory_limit: str = "1GB") -> None:
+    """Stream a query's rows into a UTF-8 CSV (CRLF, header, minimal quoting) in an in-memory
+    DuckDB; `setup_sql` runs first (e.g. macros). Order is kept, memory stays bounded."""
+    connection = duckdb.connect(config={"memory_limit": memory_limit})
+    try:
+        connection.execute("set enable_progress_bar = false")
+        connection.execute(setup_sql)
+        target = str(path).replace("'", "''")
+        connection.execute(
+            f"copy ({query}) to '{target}' (format csv, header, delimiter ',', quote '\"', "
+            "comment '', new_line '\r\n')"
+        )
+    finally:
+        connection.close()
+
+
 def run_query(path: Path, sql: str) -> pd.DataFrame:
     """Run a user's query on a read-only connection: it cannot change the warehouse."""
     with connect(path, read_only=True) as connection:
