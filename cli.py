@@ -95,7 +95,7 @@ def _build(raw: Path | None, warehouse: Path | None, progress: Progress):
             bold=True,
         )
     progress.step(f"dbt build: {dataset.path.name} -> {paths.warehouse}")
-    result = build_warehouse(paths.warehouse, dataset.path, on_line=progress.detail)
+    result = build_warehouse(paths.warehouse, dataset, on_line=progress.detail)
     return paths, dataset, result
 
 
@@ -157,13 +157,15 @@ def _select_configs(
 
 
 def _train_configs(configs: list, paths, progress: Progress) -> list:
+    from ml import warehouse
     from ml.train import train_config
 
+    features = warehouse.read_track_features(paths.warehouse)
     results = []
     for number, config in enumerate(configs, start=1):
         progress.step(f"[{number}/{len(configs)}] training {config.name} ({config.task}, "
                       f"{config.model_type}, {config.feature_set} features)")  # fmt: skip
-        result = train_config(config, paths, progress=progress.detail)
+        result = train_config(config, paths, progress=progress.detail, features=features)
         champion = ", champion" if result.is_champion else ""
         progress.step(
             f"{config.name}: CV {result.score_name} {result.score:.3f} "
@@ -328,8 +330,67 @@ def make_sample(rows: int | None, seed: int | None, out_path: Path | None) -> No
     from ml.settings import SAMPLE_CSV
 
     target = out_path or SAMPLE_CSV
+    progress = Progress()
+    progress.step(f"generating {rows or DEFAULT_ROWS:,} rows -> {target}")
     written = write_sample(target, rows or DEFAULT_ROWS, DEFAULT_SEED if seed is None else seed)
     click.echo(f"wrote {written} data rows to {target}")
+
+
+@cli.command()
+@click.option(
+    "--sizes",
+    default="10k,100k,1M,10M",
+    show_default=True,
+    help="Comma-separated row counts to run, from 10k, 100k, 1M, 10M.",
+)
+@click.option(
+    "--config",
+    "config_name",
+    default="full_regression",
+    show_default=True,
+    help="The config the train stage runs.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where bench.md and bench.json go [default: warehouse/bench/].",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Scratch space for the generated files (10M rows need ~4 GB) [default: system temp].",
+)
+@click.option(
+    "--write-rows",
+    default=100_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows for the Arrow vs executemany write-back comparison.",
+)
+def bench(
+    sizes: str, config_name: str, out_dir: Path | None, work_dir: Path | None, write_rows: int
+) -> None:
+    """Time every stage (generate, dbt build, read, train, write-back) at several sizes,
+    against the floor (DuckDB loading the same CSV) and the seed's pandas cleaning."""
+    from ml.bench import machine_description, parse_sizes, run_benchmark, write_reports
+    from ml.config import load_config
+    from ml.settings import WAREHOUSE_DIR
+
+    try:
+        chosen = parse_sizes(sizes)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    load_config(config_name)
+    progress = Progress()
+    results = run_benchmark(chosen, config_name, work_dir, write_rows, progress=progress.step)
+    markdown, json_path = write_reports(
+        results, machine_description(), out_dir or WAREHOUSE_DIR / "bench"
+    )
+    click.echo(markdown.read_text(encoding="utf-8"))
+    click.echo(f"wrote {markdown} and {json_path}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,10 @@ from ml.settings import CONFIGS_DIR
 TASKS = ("regression", "classification")
 TOP_LEVEL_KEYS = {"name", "description", "task", "feature_set", "features", "model", "cv"}
 MODEL_KEYS = {"type", "params"}
-CV_KEYS = {"n_splits", "n_repeats", "seed", "n_permutations", "importance_repeats"}
+CV_KEYS = {
+    "n_splits", "n_repeats", "seed", "n_permutations", "importance_repeats",
+    "large_data_rows", "large_data_repeats", "max_train_rows", "max_importance_rows",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,11 @@ class CVSettings:
     n_permutations: int = 19
     # Shuffles per column for held-out permutation importance (0 turns it off).
     importance_repeats: int = 5
+    # Above this many rows, training scales down (ml/scale.py): fewer repeats, capped fits.
+    large_data_rows: int = 100_000
+    large_data_repeats: int = 1
+    max_train_rows: int = 5_000
+    max_importance_rows: int = 2_000
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,10 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
         raise UserError(
             f"{source}: cv needs n_splits >= 2, n_repeats >= 1, "
             "n_permutations >= 0 and importance_repeats >= 0"
+        )
+    if min(cv.large_data_repeats, cv.max_train_rows, cv.max_importance_rows) < 1:
+        raise UserError(
+            f"{source}: cv needs large_data_repeats, max_train_rows and max_importance_rows >= 1"
         )
 
     return TrainConfig(

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ml.errors import UserError
-from ml.settings import DBT_PROJECT_DIR, RAW_CSV_ENV, RAW_ENCODING_ENV, WAREHOUSE_ENV
+from ml.settings import (
+    DBT_PROJECT_DIR,
+    RAW_CSV_ENV,
+    RAW_ENCODING_ENV,
+    RAW_PARALLEL_ENV,
+    WAREHOUSE_ENV,
+)
 
 PROGRESS_LINE = re.compile(r"\d+ of \d+ (OK|PASS|ERROR|FAIL|WARN|SKIP)\b.*")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -31,6 +37,7 @@ def run_dbt(
     raw_csv: Path,
     variables: dict | None = None,
     encoding: str = "latin-1",
+    parallel_reader: bool = True,
     on_line: Callable[[str], None] | None = None,
 ) -> DbtResult:
     """`dbt <command>` against `warehouse`, reading `raw_csv`. Raises UserError on failure."""
@@ -42,6 +49,7 @@ def run_dbt(
         WAREHOUSE_ENV: str(warehouse),
         RAW_CSV_ENV: str(raw_csv),
         RAW_ENCODING_ENV: encoding,
+        RAW_PARALLEL_ENV: "true" if parallel_reader else "false",
     }
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     arguments = [

@@ -30,11 +30,13 @@ from sklearn.model_selection import (
     RepeatedKFold,
     RepeatedStratifiedKFold,
     StratifiedKFold,
+    StratifiedShuffleSplit,
     cross_val_predict,
 )
 from sklearn.pipeline import Pipeline
 
 from ml.importance import heldout_importance, summarize_importance
+from ml.scale import capped
 
 INNER_SPLITS = 3
 # The score that decides which model version is champion, per task.
@@ -83,27 +85,44 @@ def best_f1_threshold(y_true: np.ndarray, probability: np.ndarray) -> float:
     return float(thresholds[int(np.argmax(f1[:-1]))])
 
 
-def tuned_threshold(model: Pipeline, X: pd.DataFrame, y: np.ndarray, seed: int) -> float:
-    """Threshold from inner out-of-fold probabilities on training rows only."""
+def tuned_threshold(
+    model: Pipeline, X: pd.DataFrame, y: np.ndarray, seed: int, single_split: bool = False
+) -> float:
+    """Threshold from inner out-of-fold probabilities on training rows only. With
+    `single_split` (large data), one inner split: fit on two thirds, tune on the rest."""
+    if single_split:
+        fit_rows, tune_rows = next(
+            StratifiedShuffleSplit(n_splits=1, test_size=1 / INNER_SPLITS, random_state=seed).split(
+                X, y
+            )
+        )
+        fitted = clone(model).fit(X.iloc[fit_rows], y[fit_rows])
+        return best_f1_threshold(y[tune_rows], fitted.predict_proba(X.iloc[tune_rows])[:, 1])
     inner = StratifiedKFold(n_splits=INNER_SPLITS, shuffle=True, random_state=seed)
     probability = cross_val_predict(clone(model), X, y, cv=inner, method="predict_proba")[:, 1]
     return best_f1_threshold(y, probability)
 
 
-def _fit_and_score(model, X, y, train, test, task, seed):
+def _fit_and_score(model, X, y, train, test, task, seed, max_train_rows=None):
+    train = capped(train, max_train_rows, seed)
     fitted = clone(model).fit(X.iloc[train], y[train])
     if task == "regression":
         prediction = fitted.predict(X.iloc[test])
         return fitted, prediction, regression_scores(y[test], prediction)
     probability = fitted.predict_proba(X.iloc[test])[:, 1]
-    threshold = tuned_threshold(model, X.iloc[train], y[train], seed)
+    threshold = tuned_threshold(
+        model, X.iloc[train], y[train], seed, single_split=max_train_rows is not None
+    )
     return fitted, probability, classification_scores(y[test], probability, threshold)
 
 
-def _mean_fold_score(model, X, y, splits, task) -> float:
-    """Mean of the champion metric (R² / PR-AUC) over the given folds."""
+def _mean_fold_score(model, X, y, splits, task, max_rows=None) -> float:
+    """Mean of the champion metric (R² / PR-AUC) over the given folds (each side of each fold
+    sampled down to `max_rows`)."""
     scores = []
-    for train, test in splits:
+    for fold, (all_train, all_test) in enumerate(splits):
+        train = capped(all_train, max_rows, fold)
+        test = capped(all_test, max_rows, len(splits) + fold)
         fitted = clone(model).fit(X.iloc[train], y[train])
         if task == "regression":
             scores.append(r2_score(y[test], fitted.predict(X.iloc[test])))
@@ -115,19 +134,22 @@ def _mean_fold_score(model, X, y, splits, task) -> float:
 
 def permutation_test(
     model: Pipeline, X: pd.DataFrame, y: np.ndarray, task: str,
-    n_splits: int, seed: int, n_permutations: int, on_permutation=None,
+    n_splits: int, seed: int, n_permutations: int, on_permutation=None, max_rows=None,
+    max_folds=None,
 ) -> tuple[float, float]:  # fmt: skip
     """(observed score, p-value) of the CV score against the same folds on shuffled labels.
 
     p = (1 + #permutations scoring at least as well) / (1 + n_permutations), so the smallest
-    reportable p is 1 / (1 + n_permutations).
+    reportable p is 1 / (1 + n_permutations). With `max_rows`, every fold trains and scores
+    on at most that many rows (the same rows for the observed and the shuffled labels); with
+    `max_folds`, only the first folds are used (a valid test, with less power).
     """
-    splits = list(make_splitter(task, n_splits, 1, seed).split(X, y))
-    observed = _mean_fold_score(model, X, y, splits, task)
+    splits = list(make_splitter(task, n_splits, 1, seed).split(X, y))[:max_folds]
+    observed = _mean_fold_score(model, X, y, splits, task, max_rows)
     rng = np.random.default_rng(seed)
     at_least_as_good = 0
     for number in range(1, n_permutations + 1):
-        shuffled = _mean_fold_score(model, X, rng.permutation(y), splits, task)
+        shuffled = _mean_fold_score(model, X, rng.permutation(y), splits, task, max_rows)
         at_least_as_good += shuffled >= observed
         if on_permutation is not None:
             on_permutation(number, n_permutations)
@@ -156,11 +178,17 @@ def cross_validate(
     seed: int = 42,
     importance_repeats: int = 0,
     on_fold=None,
+    max_train_rows: int | None = None,
+    max_importance_rows: int | None = None,
+    importance_folds: int | None = None,
 ) -> CVResult:
     """Score `model` and the reference model on the same repeated K-fold splits.
 
     With importance_repeats > 0, each model of the first repeat also measures permutation
-    importance on its held-out fold (shuffling each input column that many times).
+    importance on its held-out fold (shuffling each input column that many times). For large
+    data, `max_train_rows` caps the rows each fit sees, `max_importance_rows` the held-out
+    rows importance is measured on (seeded samples) and `importance_folds` the folds that
+    measure it; every row is still predicted.
     """
     if len(X) < n_splits * 2:
         raise ValueError(f"{len(X)} rows are too few for {n_splits}-fold cross-validation")
@@ -170,11 +198,16 @@ def cross_validate(
     prediction_count = np.zeros(len(X))
     fold_scores, baseline_scores, importance_drops = [], [], []
     for fold, (train, test) in enumerate(splitter.split(X, y)):
-        fitted, prediction, scores = _fit_and_score(model, X, y, train, test, task, seed + fold)
-        _, _, reference_scores = _fit_and_score(baseline, X, y, train, test, task, seed + fold)
-        if importance_repeats and fold < n_splits:
+        fitted, prediction, scores = _fit_and_score(
+            model, X, y, train, test, task, seed + fold, max_train_rows
+        )
+        _, _, reference_scores = _fit_and_score(
+            baseline, X, y, train, test, task, seed + fold, max_train_rows
+        )
+        if importance_repeats and fold < (importance_folds or n_splits):
+            scored = capped(test, max_importance_rows, seed + fold)
             importance_drops.append(heldout_importance(
-                fitted, X.iloc[test], y[test], task, importance_repeats, seed + fold
+                fitted, X.iloc[scored], y[scored], task, importance_repeats, seed + fold
             ))  # fmt: skip
         prediction_sum[test] += prediction
         prediction_count[test] += 1

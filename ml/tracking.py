@@ -8,6 +8,7 @@ is refused.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -48,8 +49,10 @@ TRUSTED_TYPES = [
 ]
 
 
+@functools.cache
 def configure(paths: Paths) -> str:
-    """Point MLflow at the sqlite store and return the experiment id (created if needed)."""
+    """Point MLflow at the sqlite store and return the experiment id (created if needed).
+    Once per process and store: abandoned runs are looked for when a command starts."""
     paths.mlflow_dir.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(paths.tracking_uri)
     experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)

@@ -21,6 +21,7 @@ from ml.evaluate import (
 )
 from ml.features import ID_COLUMN, TARGETS, feature_matrix, target_vector
 from ml.pipeline import make_pipeline_for
+from ml.scale import TrainingPlan, capped, plan_training
 from ml.settings import PROJECT_ROOT, Paths
 
 
@@ -69,8 +70,8 @@ def prediction_frame(
         "actual_log_streams": np.nan,
         "predicted_streams": np.nan,
         "predicted_probability": np.nan,
-        "predicted_label": pd.array([None] * len(y), dtype="boolean"),
-        "actual_label": pd.array([None] * len(y), dtype="boolean"),
+        "predicted_label": pd.array(np.full(len(y), pd.NA), dtype="boolean"),
+        "actual_label": pd.array(np.full(len(y), pd.NA), dtype="boolean"),
     })  # fmt: skip
     if config.task == "regression":
         frame["predicted_log_streams"] = oof_prediction
@@ -83,48 +84,60 @@ def prediction_frame(
     return frame
 
 
-def significance_rows(model, X, y, config: TrainConfig, progress) -> pd.DataFrame:
+def significance_rows(
+    model, X, y, config: TrainConfig, plan: TrainingPlan, progress
+) -> pd.DataFrame:
     """ml.run_metrics rows of the label-permutation test: is the audio-only score real?"""
     _, p_value = permutation_test(
         model, X, y, config.task,
         n_splits=config.cv.n_splits, seed=config.cv.seed, n_permutations=config.cv.n_permutations,
         on_permutation=lambda done, total: progress(f"{config.name}: permutation {done}/{total}"),
+        max_rows=plan.max_train_rows, max_folds=plan.permutation_folds,
     )  # fmt: skip
+    folds = plan.permutation_folds or config.cv.n_splits
     return pd.DataFrame([
-        {"metric": "permutation_pvalue", "value": p_value, "std": None,
-         "n_splits": config.cv.n_splits},
+        {"metric": "permutation_pvalue", "value": p_value, "std": None, "n_splits": folds},
         {"metric": "permutation_count", "value": float(config.cv.n_permutations), "std": None,
-         "n_splits": config.cv.n_splits},
+         "n_splits": folds},
     ])  # fmt: skip
 
 
 def train_config(
-    config: TrainConfig, paths: Paths, progress: Callable[[str], None] = lambda message: None
+    config: TrainConfig,
+    paths: Paths,
+    progress: Callable[[str], None] = lambda message: None,
+    features: pd.DataFrame | None = None,
 ) -> TrainResult:
+    """`features`: marts.track_features already read (a run of many configs reads it once)."""
     from ml import tracking
 
-    features = warehouse.read_track_features(paths.warehouse)
+    if features is None:
+        features = warehouse.read_track_features(paths.warehouse)
     dataset = warehouse.read_table(paths.warehouse, "audit.build_dataset").iloc[0]
     X = feature_matrix(features, config.features)
     y = target_vector(features, config.task)
+    plan = plan_training(config.cv, len(X))
+    model_params = plan.model_params(config.model_type, config.model_params)
     model = make_pipeline_for(
-        config.task, config.model_type, config.model_params, config.features, config.cv.seed
+        config.task, config.model_type, model_params, config.features, config.cv.seed
     )
-
     result = cross_validate(
         model, X, y, config.task,
-        n_splits=config.cv.n_splits, n_repeats=config.cv.n_repeats, seed=config.cv.seed,
+        n_splits=config.cv.n_splits, n_repeats=plan.n_repeats, seed=config.cv.seed,
         importance_repeats=config.cv.importance_repeats,
         on_fold=lambda done, total: progress(f"{config.name}: fold {done}/{total}"),
+        max_train_rows=plan.max_train_rows, max_importance_rows=plan.max_importance_rows,
+        importance_folds=plan.importance_folds,
     )  # fmt: skip
     metrics = summarize(result)
     if config.feature_set == "audio" and config.cv.n_permutations > 0:
-        metrics = pd.concat([metrics, significance_rows(model, X, y, config, progress)])
+        metrics = pd.concat([metrics, significance_rows(model, X, y, config, plan, progress)])
     threshold = (
         best_f1_threshold(y, result.oof_prediction) if config.task == "classification" else None
     )
-    progress(f"{config.name}: fitting the final model on {len(X)} rows")
-    final_model = model.fit(X, y)
+    final_rows = capped(np.arange(len(X)), plan.max_train_rows, config.cv.seed)
+    progress(f"{config.name}: fitting the final model on {len(final_rows):,} rows")
+    final_model = model.fit(X.iloc[final_rows], y[final_rows])
 
     experiment_id = tracking.configure(paths)
     tags = {
@@ -135,22 +148,27 @@ def train_config(
         "dataset_name": str(dataset["dataset_name"]),
         "dataset_sha256": str(dataset["dataset_sha256"]),
         "git_commit": git_commit() or "unknown",
+        "training_strategy": plan.describe(len(X)),
     }
     with tracking.training_run(experiment_id, config.name, tags) as run_id:
         tracking.log_params({
-            **{f"model.{key}": value for key, value in config.model_params.items()},
+            **{f"model.{key}": value for key, value in model_params.items()},
             "model_type": config.model_type,
             "feature_set": config.feature_set,
             "n_features": len(config.features),
             "target": TARGETS[config.task],
             "cv.n_splits": config.cv.n_splits,
-            "cv.n_repeats": config.cv.n_repeats,
+            "cv.n_repeats": plan.n_repeats,
             "cv.seed": config.cv.seed,
             "cv.n_permutations": config.cv.n_permutations,
             "cv.importance_repeats": config.cv.importance_repeats,
             "n_rows": len(X),
             "decision_threshold": threshold,
+            "scale.max_train_rows": plan.max_train_rows,
+            "scale.max_importance_rows": plan.max_importance_rows,
+            "final_model_rows": len(final_rows),
         })  # fmt: skip
+
         tracking.log_metrics(metrics)
         tracking.log_dict({"features": config.features}, "features.json")
         if result.importance is not None:
@@ -174,6 +192,7 @@ def train_config(
             "dataset_sha256": tags["dataset_sha256"],
             "git_commit": git_commit(),
             "n_rows": len(X),
+            "training_strategy": tags["training_strategy"],
             "created_at": datetime.now(UTC).replace(tzinfo=None),
         }])  # fmt: skip
         metric_rows = metrics.assign(run_id=run_id)

@@ -46,6 +46,8 @@ create table if not exists ml.runs (
     n_rows bigint not null,
     created_at timestamp not null
 );
+-- Added after the first release: warehouses made before it gain the column here.
+alter table ml.runs add column if not exists training_strategy varchar;
 create table if not exists ml.run_metrics (
     run_id varchar not null,
     metric varchar not null,
@@ -65,8 +67,9 @@ create table if not exists ml.predictions (
     predicted_streams double,
     predicted_probability double,
     predicted_label boolean,
-    actual_label boolean,
-    primary key (run_id, track_id)
+    actual_label boolean
+    -- No primary key: its index made million-row write-backs 7x slower. write_run checks
+    -- that a run's track ids are unique before it writes.
 );
 create table if not exists ml.feature_importance (
     run_id varchar not null,
@@ -79,7 +82,7 @@ create table if not exists ml.feature_importance (
 
 RUN_COLUMNS = [
     "run_id", "config_name", "task", "feature_set", "model_type", "dataset_name",
-    "dataset_sha256", "git_commit", "n_rows", "created_at",
+    "dataset_sha256", "git_commit", "n_rows", "training_strategy", "created_at",
 ]  # fmt: skip
 METRIC_COLUMNS = ["run_id", "metric", "value", "std", "n_splits"]
 IMPORTANCE_COLUMNS = ["run_id", "feature", "importance_mean", "importance_std"]
@@ -162,6 +165,8 @@ def write_run(
     all or nothing."""
     if importance is None:
         importance = pd.DataFrame(columns=IMPORTANCE_COLUMNS)
+    if predictions.duplicated(["run_id", "track_id"]).any():
+        raise ValueError("predictions hold a (run_id, track_id) pair more than once")
     with connect(path, read_only=False) as connection:
         connection.execute(ML_SCHEMA_DDL)
         connection.execute("begin transaction")
@@ -198,6 +203,49 @@ def copy_query_to_csv(setup_sql: str, query: str, path: Path, memory_limit: str 
         )
     finally:
         connection.close()
+
+
+def append_rows(path: Path, table: str, frame: pd.DataFrame, method: str = "arrow") -> None:
+    """Append a DataFrame to an `ml` table in one transaction. `arrow` scans the frame (the
+    pipeline's way); `executemany` sends row by row, kept only for the benchmark's comparison."""
+    columns = ", ".join(frame.columns)
+    with connect(path, read_only=False) as connection:
+        connection.execute(ML_SCHEMA_DDL)
+        connection.execute("begin transaction")
+        if method == "arrow":
+            connection.register("incoming", frame)
+            connection.execute(f"insert into {table} ({columns}) select {columns} from incoming")
+            connection.unregister("incoming")
+        elif method == "executemany":
+            markers = ", ".join("?" for _ in frame.columns)
+            rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False)
+            connection.executemany(
+                f"insert into {table} ({columns}) values ({markers})", [list(row) for row in rows]
+            )
+        else:
+            raise ValueError(f"unknown write method: {method}")
+        connection.execute("commit")
+
+
+def time_plain_csv_load(csv_path: Path, scratch_db: Path, encoding: str = "latin-1"):
+    """The floor for a build: seconds DuckDB needs to load the CSV, all text, into a table
+    (nothing parsed, checked or derived). Returns (seconds, rows)."""
+    source = str(csv_path).replace("'", "''")
+    scratch_db.unlink(missing_ok=True)
+    connection = duckdb.connect(str(scratch_db))
+    try:
+        connection.execute("set enable_progress_bar = false")
+        started = time.perf_counter()
+        connection.execute(
+            f"create table raw_load as select * from read_csv('{source}', all_varchar = true, "
+            f"header = true, encoding = '{encoding}')"
+        )
+        seconds = time.perf_counter() - started
+        rows = connection.execute("select count(*) from raw_load").fetchone()[0]
+    finally:
+        connection.close()
+        scratch_db.unlink(missing_ok=True)
+    return seconds, rows
 
 
 def run_query(path: Path, sql: str) -> pd.DataFrame:

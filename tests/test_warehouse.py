@@ -18,7 +18,8 @@ def run_frames(run_id: str, tracks: list[str]) -> tuple[pd.DataFrame, pd.DataFra
     run = pd.DataFrame([{
         "run_id": run_id, "config_name": "c", "task": "regression", "feature_set": "audio",
         "model_type": "ridge", "dataset_name": "d.csv", "dataset_sha256": "0" * 64,
-        "git_commit": None, "n_rows": len(tracks), "created_at": pd.Timestamp("2026-01-01"),
+        "git_commit": None, "n_rows": len(tracks), "training_strategy": "full protocol",
+        "created_at": pd.Timestamp("2026-01-01"),
     }])  # fmt: skip
     metrics = pd.DataFrame({"run_id": run_id, "metric": ["r2", "baseline_r2"],
                             "value": [0.5, 0.0], "std": [0.1, 0.0], "n_splits": 5})  # fmt: skip
@@ -47,12 +48,19 @@ def test_runs_append_and_never_touch_older_ones(tmp_path):
 def test_a_failing_write_leaves_no_part_of_the_run(tmp_path):
     path = tmp_path / "w.duckdb"
     warehouse.write_run(path, *run_frames("run-1", ["a"]))
-    run, metrics, predictions = run_frames("run-2", ["a", "a"])  # duplicate key fails last
+    run, metrics, predictions = run_frames("run-2", ["a", None])  # not-null fails last
     with pytest.raises(duckdb.Error):
         warehouse.write_run(path, run, metrics, predictions)
     assert count(path, "ml.runs") == 1
     assert count(path, "ml.run_metrics") == 2
     assert count(path, "ml.predictions") == 1
+
+
+def test_a_run_with_a_track_twice_is_refused_before_writing(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with pytest.raises(ValueError, match="more than once"):
+        warehouse.write_run(path, *run_frames("run-1", ["a", "a"]))
+    assert not path.exists()
 
 
 def test_sql_is_read_only(tmp_path):

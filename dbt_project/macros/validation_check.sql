@@ -1,10 +1,11 @@
-{#- One data-quality rule as a struct; int_tracks_validated keeps the first that fails.
-    A rule whose condition is null (e.g. on a missing value) does not fail. -#}
+{#- One data-quality rule as a branch of a `case`: int_tracks_validated keeps the first rule
+    that fails, as a struct (reason, field, value). A rule whose condition is null (e.g. on a
+    missing value) does not fail. -#}
 {% macro validation_check(reason, field, value_sql, failed_sql) -%}
-    {
-        'reason': '{{ reason }}',
-        'field': '{{ field }}',
-        'value': cast({{ value_sql }} as varchar),
-        'failed': coalesce({{ failed_sql }}, false),
-    }
+    when coalesce({{ failed_sql }}, false)
+        then {
+            'reason': '{{ reason }}',
+            'field': '{{ field }}',
+            'value': cast({{ value_sql }} as varchar)
+        }
 {%- endmacro %}

@@ -21,7 +21,11 @@ build_dataset as (
     select
         parse_filename(raw_file.filename) as dataset_name,
         raw_file.filename as dataset_path,
-        sha256(raw_file.content) as dataset_sha256,
+        {% if var('raw_file_sha256') -%}
+            '{{ var('raw_file_sha256') }}' as dataset_sha256,
+        {%- else -%}
+            sha256(raw_file.content) as dataset_sha256,
+        {%- endif %}
         raw_file.size as dataset_bytes,
         row_counts.raw_rows,
         row_counts.clean_rows,

@@ -1,23 +1,32 @@
 with
 
-validated as (
+verdicts as (
 
     select * from {{ ref('int_tracks_validated') }}
+    where reject_reason is not null
+
+),
+
+staged as (
+
+    select * from {{ ref('stg_spotify__tracks') }}
 
 ),
 
 rejected as (
 
     select
-        raw_row_number,
-        reject_reason,
-        rejected_field,
-        rejected_value,
-        track_name,
-        artist_names
-    from validated
-    where reject_reason is not null
+        verdicts.raw_row_number,
+        verdicts.reject_reason,
+        verdicts.rejected_field,
+        verdicts.rejected_value,
+        staged.track_name,
+        staged.artist_names
+    from verdicts
+    inner join staged
+        on verdicts.raw_row_number = staged.raw_row_number
 
 )
 
 select * from rejected
+order by raw_row_number

@@ -1,54 +1,104 @@
-{#- Spearman's rho is Pearson's r on average ranks (ties share the mean of their ranks). -#}
+{#- Pearson's r and Spearman's rho of every numeric feature with log_streams, pairwise complete.
+    Spearman's rho is Pearson's r on average ranks. Built to scale without sorting whole rows:
+    ranks come per distinct value (macros/average_ranks.sql) and are joined back, then one
+    pass aggregates every feature; log_streams is ranked once over all rows, and again among
+    the rows where a feature with missing values is present. -#}
+{%- set not_features = ['track_id', 'musical_key', 'mode', 'streams', 'log_streams', 'is_top_decile'] -%}
+{%- set features = [] -%}
+{%- set features_with_nulls = [] -%}
+{%- if execute -%}
+    {%- for column in adapter.get_columns_in_relation(ref('track_features')) -%}
+        {%- if column.name not in not_features -%}
+            {%- do features.append(column.name) -%}
+        {%- endif -%}
+    {%- endfor -%}
+{%- endif -%}
+{%- if features -%}
+    {%- set null_count_sql -%}
+        select
+        {%- for feature in features %}
+            count(*) - count({{ feature }}) as {{ feature }}{{ ',' if not loop.last }}
+        {%- endfor %}
+        from {{ ref('track_features') }}
+        where log_streams is not null
+    {%- endset -%}
+    {%- set null_counts = run_query(null_count_sql) -%}
+    {%- for feature in features -%}
+        {%- if (null_counts.columns[feature].values()[0] | int) > 0 -%}
+            {%- do features_with_nulls.append(feature) -%}
+        {%- endif -%}
+    {%- endfor -%}
+{%- endif -%}
 
 with
 
 track_features as (
 
     select * from {{ ref('track_features') }}
-
-),
-
-numeric_features as (
-
-    select
-        log_streams,
-        columns(* exclude (track_id, musical_key, mode, streams, log_streams, is_top_decile))::double
-    from track_features
     where log_streams is not null
 
 ),
 
-long_format as (
+{{ average_ranks('log_streams_ranks', 'log_streams') }},
 
-    unpivot numeric_features
-    on columns(* exclude (log_streams))
-    into name feature value feature_value
+{% for feature in features_with_nulls -%}
+{{ average_ranks('log_streams_ranks_where_' ~ feature, 'log_streams', feature ~ ' is not null') }},
 
-),
+{% endfor -%}
+{% for feature in features -%}
+{{ average_ranks(feature ~ '_ranks', feature ~ '::double') }},
 
+{% endfor -%}
 ranked as (
 
     select
-        feature,
-        feature_value,
-        log_streams,
-        rank() over (partition by feature order by feature_value)
-        + (count(*) over (partition by feature, feature_value) - 1) / 2.0 as feature_rank,
-        rank() over (partition by feature order by log_streams)
-        + (count(*) over (partition by feature, log_streams) - 1) / 2.0 as log_streams_rank
-    from long_format
+        track_features.log_streams,
+        {%- for feature in features %}
+        track_features.{{ feature }}::double as {{ feature }},
+        {{ feature }}_ranks.average_rank as {{ feature }}__rank,
+        {%- if feature in features_with_nulls %}
+        log_streams_ranks_where_{{ feature }}.average_rank as {{ feature }}__log_streams_rank,
+        {%- else %}
+        log_streams_ranks.average_rank as {{ feature }}__log_streams_rank,
+        {%- endif %}
+        {%- endfor %}
+    from track_features
+    left join log_streams_ranks
+        on track_features.log_streams = log_streams_ranks.ranked_value
+    {%- for feature in features %}
+    left join {{ feature }}_ranks
+        on track_features.{{ feature }}::double = {{ feature }}_ranks.ranked_value
+    {%- if feature in features_with_nulls %}
+    left join log_streams_ranks_where_{{ feature }}
+        on
+            track_features.log_streams = log_streams_ranks_where_{{ feature }}.ranked_value
+            and track_features.{{ feature }} is not null
+    {%- endif %}
+    {%- endfor %}
+
+),
+
+aggregated as (
+
+    select
+        [
+            {%- for feature in features %}
+            {
+                'feature': '{{ feature }}',
+                'n': count({{ feature }}),
+                'pearson_r': corr({{ feature }}, log_streams),
+                'spearman_rho': corr({{ feature }}__rank, {{ feature }}__log_streams_rank)
+            }{{ ',' if not loop.last }}
+            {%- endfor %}
+        ] as per_feature
+    from ranked
 
 ),
 
 correlations as (
 
-    select
-        feature,
-        count(*) as n,
-        corr(feature_value, log_streams) as pearson_r,
-        corr(feature_rank, log_streams_rank) as spearman_rho
-    from ranked
-    group by feature
+    select unnest(per_feature, recursive := true)
+    from aggregated
 
 ),
 

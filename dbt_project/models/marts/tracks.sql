@@ -1,9 +1,24 @@
 with
 
+staged as (
+
+    select * from {{ ref('stg_spotify__tracks') }}
+
+),
+
+passed as (
+
+    select raw_row_number from {{ ref('int_tracks_validated') }}
+    where reject_reason is null
+
+),
+
 validated as (
 
-    select * from {{ ref('int_tracks_validated') }}
-    where reject_reason is null
+    select staged.*
+    from staged
+    inner join passed
+        on staged.raw_row_number = passed.raw_row_number
 
 ),
 

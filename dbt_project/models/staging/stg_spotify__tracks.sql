@@ -4,10 +4,11 @@ with
 
 source as (
 
+    -- base_spotify__tracks is a table written in file order, so rowid is the row's position.
     select
-        row_number() over () as raw_row_number,
+        rowid + 1 as raw_row_number,
         *
-    from {{ source('spotify', 'raw_tracks') }}
+    from {{ ref('base_spotify__tracks') }}
 
 ),
 
@@ -27,6 +28,14 @@ renamed as (
         {%- for raw_name, clean_name in numeric_columns.items() %}
             {{ parse_integer('"' ~ raw_name ~ '"') }} as {{ clean_name }},
         {%- endfor %}
+
+        ---------- dates
+        try_cast(printf(
+            '%04d-%02d-%02d',
+            {{ parse_integer('released_year') }},
+            {{ parse_integer('released_month') }},
+            {{ parse_integer('released_day') }}
+        ) as date) as released_date,
 
         ---------- raw text of the numerics, so the audit can show what failed to parse
         -- noqa: disable=LT02

@@ -1,0 +1,289 @@
+"""The benchmark: every stage of the pipeline at several sizes, each stage in a fresh process
+so its wall time and peak memory (including any child such as dbt) are its own.
+
+Stages per size: generate the CSV, the floor (DuckDB reading the same file into a table),
+dbt build, read the feature mart, train one config, write its predictions back. Beside
+them, on the same data: the seed's pandas cleaning against the dbt build, and (once)
+write-back through Arrow against `executemany`.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import platform
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000, "10M": 10_000_000}
+WRITE_METHOD_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class StageResult:
+    size: str
+    stage: str
+    rows: int
+    seconds: float
+    peak_mb: float
+    note: str = ""
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("nan")
+
+
+def parse_sizes(text: str) -> dict[str, int]:
+    """'10k,1M' -> {'10k': 10000, '1M': 1000000}."""
+    sizes = {}
+    for label in (part.strip() for part in text.split(",") if part.strip()):
+        if label not in SIZES:
+            raise ValueError(f"unknown size '{label}' (known: {', '.join(SIZES)})")
+        sizes[label] = SIZES[label]
+    return sizes
+
+
+# --- stages: each runs in a child process and returns (seconds, rows, note) ---------------
+
+
+def stage_generate(csv_path: Path, rows: int) -> tuple[float, int, str]:
+    from ml.sample import write_sample
+
+    started = time.perf_counter()
+    write_sample(csv_path, rows=rows)
+    return time.perf_counter() - started, rows, f"{csv_path.stat().st_size / 1e6:,.0f} MB"
+
+
+def stage_floor(csv_path: Path, scratch: Path) -> tuple[float, int, str]:
+    from ml import warehouse
+
+    seconds, rows = warehouse.time_plain_csv_load(csv_path, scratch / "floor.duckdb")
+    return seconds, rows, "create table as select * from read_csv(all_varchar)"
+
+
+def stage_build(csv_path: Path, warehouse_path: Path) -> tuple[float, int, str]:
+    from ml.build import build_warehouse
+    from ml.dataset import Dataset, file_sha256
+
+    started = time.perf_counter()
+    dataset = Dataset(path=csv_path, sha256=file_sha256(csv_path), is_sample=False)
+    result = build_warehouse(warehouse_path, dataset)
+    seconds = time.perf_counter() - started
+    return seconds, _raw_rows(warehouse_path), f"{result.passed} models and tests passed"
+
+
+def stage_pandas(csv_path: Path) -> tuple[float, int, str]:
+    from ml.pandas_baseline import clean_and_featurize
+
+    started = time.perf_counter()
+    frame = clean_and_featurize(csv_path)
+    return time.perf_counter() - started, len(frame), "seed-style pandas, no rejects, no tests"
+
+
+def stage_read_features(warehouse_path: Path) -> tuple[float, int, str]:
+    from ml import warehouse
+
+    started = time.perf_counter()
+    frame = warehouse.read_track_features(warehouse_path)
+    return time.perf_counter() - started, len(frame), "Arrow-backed .df()"
+
+
+def stage_train(warehouse_path: Path, config_name: str) -> tuple[float, int, str]:
+    from ml import warehouse
+    from ml.config import load_config
+    from ml.evaluate import cross_validate
+    from ml.features import feature_matrix, target_vector
+    from ml.pipeline import make_pipeline_for
+    from ml.scale import capped, plan_training
+
+    config = load_config(config_name)
+    frame = warehouse.read_track_features(warehouse_path)
+    X, y = feature_matrix(frame, config.features), target_vector(frame, config.task)
+    started = time.perf_counter()
+    plan = plan_training(config.cv, len(X))
+    model = make_pipeline_for(
+        config.task, config.model_type, plan.model_params(config.model_type, config.model_params),
+        config.features, config.cv.seed,
+    )  # fmt: skip
+    cross_validate(
+        model, X, y, config.task, n_splits=config.cv.n_splits, n_repeats=plan.n_repeats,
+        seed=config.cv.seed, importance_repeats=config.cv.importance_repeats,
+        max_train_rows=plan.max_train_rows, max_importance_rows=plan.max_importance_rows,
+        importance_folds=plan.importance_folds,
+    )  # fmt: skip
+    final_rows = capped(np.arange(len(X)), plan.max_train_rows, config.cv.seed)
+    model.fit(X.iloc[final_rows], y[final_rows])
+    return time.perf_counter() - started, len(X), f"{config_name}: {plan.describe(len(X))}"
+
+
+def stage_write_back(warehouse_path: Path) -> tuple[float, int, str]:
+    from ml import warehouse
+
+    predictions = _prediction_rows(warehouse.read_track_features(warehouse_path))
+    started = time.perf_counter()
+    warehouse.append_rows(warehouse_path, "ml.predictions", predictions)
+    return time.perf_counter() - started, len(predictions), "one transaction, from a DataFrame"
+
+
+def stage_write_method(scratch: Path, method: str, rows: int) -> tuple[float, int, str]:
+    from ml import warehouse
+
+    ids = pd.Series([f"{number:032x}" for number in range(rows)])
+    predictions = _prediction_rows(pd.DataFrame({"track_id": ids, "log_streams": 18.0}))
+    path = scratch / f"write-{method}.duckdb"
+    started = time.perf_counter()
+    warehouse.append_rows(path, "ml.predictions", predictions, method=method)
+    return time.perf_counter() - started, len(predictions), f"same {rows:,} rows"
+
+
+def _prediction_rows(features: pd.DataFrame) -> pd.DataFrame:
+    from ml.warehouse import PREDICTION_COLUMNS
+
+    rows = len(features)
+    frame = pd.DataFrame({
+        "run_id": f"bench-{time.time_ns()}",
+        "config_name": "bench",
+        "task": "regression",
+        "track_id": features["track_id"].to_numpy(),
+        "is_out_of_fold": True,
+        "predicted_log_streams": features["log_streams"].to_numpy(dtype="float64"),
+        "actual_log_streams": features["log_streams"].to_numpy(dtype="float64"),
+        "predicted_streams": np.exp(features["log_streams"].to_numpy(dtype="float64")),
+        "predicted_probability": np.nan,
+        "predicted_label": pd.array([None] * rows, dtype="boolean"),
+        "actual_label": pd.array([None] * rows, dtype="boolean"),
+    })  # fmt: skip
+    return frame[PREDICTION_COLUMNS]
+
+
+def _raw_rows(warehouse_path: Path) -> int:
+    from ml import warehouse
+
+    return int(warehouse.read_table(warehouse_path, "audit.build_dataset").iloc[0]["raw_rows"])
+
+
+# --- running a stage in its own process -------------------------------------------------
+
+
+def _child(connection, function: Callable, args: tuple) -> None:
+    try:
+        seconds, rows, note = function(*args)
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        connection.send(("ok", seconds, rows, note, max(own, children) / 1024))
+    except BaseException as error:  # reported to the parent, which raises it
+        connection.send(("error", f"{type(error).__name__}: {error}"))
+    finally:
+        connection.close()
+
+
+def run_stage(function: Callable, *args) -> tuple[float, int, str, float]:
+    """(seconds, rows, note, peak MB) of `function(*args)` run in a fresh interpreter."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(sender, function, args))
+    process.start()
+    sender.close()
+    outcome = receiver.recv()
+    process.join()
+    if outcome[0] == "error":
+        raise RuntimeError(f"{function.__name__} failed: {outcome[1]}")
+    _, seconds, rows, note, peak_mb = outcome
+    return seconds, rows, note, peak_mb
+
+
+# --- the whole benchmark --------------------------------------------------------------
+
+
+def run_benchmark(
+    sizes: dict[str, int],
+    config_name: str,
+    work_dir: Path | None = None,
+    write_method_rows: int = WRITE_METHOD_ROWS,
+    progress=print,
+) -> list[StageResult]:
+    results: list[StageResult] = []
+
+    def measure(size: str, stage: str, function: Callable, *args) -> StageResult:
+        progress(f"{size}: {stage}")
+        seconds, rows, note, peak_mb = run_stage(function, *args)
+        result = StageResult(size, stage, rows, round(seconds, 2), round(peak_mb), note)
+        progress(
+            f"{size}: {stage} {seconds:,.1f} s, {result.rows_per_second:,.0f} rows/s, "
+            f"peak {peak_mb:,.0f} MB"
+        )
+        results.append(result)
+        return result
+
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix="spotify-bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        for size, rows in sizes.items():
+            csv_path = scratch / f"spotify-{size}.csv"
+            warehouse_path = scratch / f"bench-{size}.duckdb"
+            measure(size, "generate", stage_generate, csv_path, rows)
+            measure(size, "floor: DuckDB load", stage_floor, csv_path, scratch)
+            measure(size, "dbt build", stage_build, csv_path, warehouse_path)
+            measure(size, "pandas clean (seed way)", stage_pandas, csv_path)
+            measure(size, "read features", stage_read_features, warehouse_path)
+            measure(size, "train", stage_train, warehouse_path, config_name)
+            measure(size, "write-back", stage_write_back, warehouse_path)
+            for leftover in (csv_path, warehouse_path, scratch / "floor.duckdb"):
+                leftover.unlink(missing_ok=True)
+        label = f"{write_method_rows:,}"
+        for method in ("arrow", "executemany"):
+            measure(
+                label, f"write-back via {method}", stage_write_method, scratch, method,
+                write_method_rows,
+            )  # fmt: skip
+    return results
+
+
+def machine_description() -> str:
+    cpus = multiprocessing.cpu_count()
+    memory_gb = _total_memory_gb()
+    return f"{platform.processor() or platform.machine()}, {cpus} CPUs, {memory_gb:.0f} GB RAM"
+
+
+def _total_memory_gb() -> float:
+    try:
+        with open("/proc/meminfo") as handle:
+            kilobytes = int(handle.readline().split()[1])
+        return kilobytes / 1024**2
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def to_markdown(results: list[StageResult], machine: str) -> str:
+    lines = [
+        f"Machine: {machine}. Data: synthetic rows from `cli.py make-sample` (seed 2023).",
+        "",
+        "| rows | stage | wall s | rows/s | peak MB | x floor | note |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    floors = {result.size: result.seconds for result in results if result.stage.startswith("floor")}
+    for result in results:
+        floor = floors.get(result.size)
+        ratio = f"{result.seconds / floor:.1f}" if floor and result.stage != "generate" else ""
+        lines.append(
+            f"| {result.size} | {result.stage} | {result.seconds:,.2f} | "
+            f"{result.rows_per_second:,.0f} | {result.peak_mb:,.0f} | {ratio} | {result.note} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(results: list[StageResult], machine: str, out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown_path, json_path = out_dir / "bench.md", out_dir / "bench.json"
+    markdown_path.write_text(to_markdown(results, machine), encoding="utf-8")
+    records = [{**asdict(result), "rows_per_second": result.rows_per_second} for result in results]
+    json_path.write_text(
+        json.dumps({"machine": machine, "results": records}, indent=2), encoding="utf-8"
+    )
+    return markdown_path, json_path

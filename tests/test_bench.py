@@ -1,0 +1,93 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import cli_env, run_cli
+from ml import warehouse
+from ml.bench import StageResult, parse_sizes, run_stage, stage_generate, to_markdown
+from ml.pandas_baseline import clean_and_featurize
+from ml.settings import SAMPLE_CSV
+
+
+def test_sizes_are_parsed_and_unknown_ones_refused():
+    assert parse_sizes("10k, 1M") == {"10k": 10_000, "1M": 1_000_000}
+    with pytest.raises(ValueError, match="unknown size '5M'"):
+        parse_sizes("10k,5M")
+
+
+def test_a_stage_runs_in_its_own_process_and_reports_its_peak_memory(tmp_path):
+    seconds, rows, note, peak_mb = run_stage(stage_generate, tmp_path / "g.csv", 100)
+    assert rows == 100 and seconds > 0 and peak_mb > 10
+    assert (tmp_path / "g.csv").is_file()
+
+
+def test_a_failing_stage_raises_in_the_parent(tmp_path):
+    with pytest.raises(RuntimeError, match="stage_generate failed: UserError"):
+        run_stage(stage_generate, tmp_path / "g.csv", 5)
+
+
+def test_arrow_and_executemany_write_the_same_rows(tmp_path):
+    frame = pd.DataFrame({
+        "run_id": "r", "config_name": "c", "task": "regression",
+        "track_id": [f"t{number}" for number in range(50)], "is_out_of_fold": True,
+        "predicted_log_streams": np.linspace(10, 20, 50), "actual_log_streams": 15.0,
+        "predicted_streams": np.nan, "predicted_probability": np.nan,
+        "predicted_label": pd.array([True, None] * 25, dtype="boolean"),
+        "actual_label": pd.array([None] * 50, dtype="boolean"),
+    })  # fmt: skip
+    tables = {}
+    for method in ("arrow", "executemany"):
+        path = tmp_path / f"{method}.duckdb"
+        warehouse.append_rows(path, "ml.predictions", frame, method=method)
+        tables[method] = warehouse.read_table(path, "ml.predictions").sort_values("track_id")
+    pd.testing.assert_frame_equal(
+        tables["arrow"].reset_index(drop=True), tables["executemany"].reset_index(drop=True)
+    )
+    assert len(tables["arrow"]) == 50
+
+
+def test_the_floor_loads_every_row(tmp_path):
+    seconds, rows = warehouse.time_plain_csv_load(SAMPLE_CSV, tmp_path / "floor.duckdb")
+    assert rows == 404 and seconds > 0
+    assert not (tmp_path / "floor.duckdb").exists()
+
+
+def test_pandas_yardstick_applies_the_same_cleaning_as_dbt(sample_run):
+    mart = warehouse.read_track_features(sample_run.warehouse)
+    pandas_clean = clean_and_featurize(SAMPLE_CSV)
+    assert len(pandas_clean) == len(mart)
+    np.testing.assert_allclose(
+        np.sort(pandas_clean["log_streams"].to_numpy()), np.sort(mart["log_streams"].to_numpy())
+    )
+    assert pandas_clean["is_top_decile"].sum() == mart["is_top_decile"].sum()
+
+
+def test_markdown_table_relates_each_stage_to_the_floor():
+    results = [
+        StageResult("10k", "floor: DuckDB load", 10_000, 0.5, 100),
+        StageResult("10k", "dbt build", 10_000, 2.0, 300),
+    ]
+    table = to_markdown(results, "test machine")
+    assert "test machine" in table
+    assert "| 10k | dbt build | 2.00 | 5,000 | 300 | 4.0 |" in table
+
+
+def test_bench_command_end_to_end(tmp_path):
+    result = run_cli(
+        "bench", "--sizes", "10k", "--write-rows", "2000", "--out", str(tmp_path / "report"),
+        "--work-dir", str(tmp_path), env=cli_env(tmp_path / "mlflow"), timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "report" / "bench.json").read_text())
+    stages = {(row["size"], row["stage"]): row for row in report["results"]}
+    for stage in ("generate", "floor: DuckDB load", "dbt build", "pandas clean (seed way)",
+                  "read features", "train", "write-back"):  # fmt: skip
+        row = stages[("10k", stage)]
+        assert row["seconds"] > 0 and row["peak_mb"] > 0, stage
+    assert stages[("10k", "dbt build")]["rows"] == 10_000
+    assert stages[("10k", "write-back")]["rows"] == stages[("10k", "read features")]["rows"]
+    assert stages[("2,000", "write-back via executemany")]["rows"] == 2000
+    assert "| 10k | dbt build |" in (tmp_path / "report" / "bench.md").read_text()
+    assert not list(tmp_path.glob("spotify-bench-*"))  # scratch files are removed
