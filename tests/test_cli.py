@@ -67,5 +67,5 @@ def test_make_sample_writes_a_seeded_file(tmp_path):
     result = run_cli("make-sample", "--rows", "30", "--seed", "5", "--out", str(target),
                      env=cli_env(tmp_path))  # fmt: skip
     assert result.returncode == 0
-    assert result.stdout.strip() == f"wrote 34 data rows to {target}"
-    assert target.read_bytes().count(b"\r\n") == 35
+    assert result.stdout.strip() == f"wrote 30 data rows to {target}"
+    assert target.read_bytes().count(b"\r\n") == 31
