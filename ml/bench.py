@@ -214,7 +214,7 @@ def run_benchmark(
     def measure(size: str, stage: str, function: Callable, *args) -> StageResult:
         progress(f"{size}: {stage}")
         seconds, rows, note, peak_mb = run_stage(function, *args)
-        result = StageResult(size, stage, rows, round(seconds, 2), round(peak_mb), note)
+        result = StageResult(size, stage, rows, seconds, round(peak_mb), note)
         progress(
             f"{size}: {stage} {seconds:,.1f} s, {result.rows_per_second:,.0f} rows/s, "
             f"peak {peak_mb:,.0f} MB"

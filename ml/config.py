@@ -32,7 +32,7 @@ class CVSettings:
     # Shuffles per column for held-out permutation importance (0 turns it off).
     importance_repeats: int = 5
     # Above this many rows, training scales down (ml/scale.py): fewer repeats, capped fits.
-    large_data_rows: int = 100_000
+    large_data_rows: int = 20_000
     large_data_repeats: int = 1
     max_train_rows: int = 5_000
     max_importance_rows: int = 2_000

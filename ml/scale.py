@@ -1,7 +1,7 @@
-"""How training adapts to data size. Up to `large_data_rows` rows every config runs the full
-protocol; above it, CV repeats drop and every fit sees at most `max_train_rows` training rows
-(a seeded sample), so `cli.py run` on a million rows stays within minutes. Predictions are
-still made for every row, out of fold."""
+"""How training adapts to data size. Up to `large_data_rows` (20,000) rows every config runs
+the full protocol; above it, CV repeats drop and every fit sees at most `max_train_rows`
+training rows (a seeded sample), so `cli.py run` on a million rows stays within minutes.
+Predictions are still made for every row, out of fold."""
 
 from __future__ import annotations
 

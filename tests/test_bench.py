@@ -76,8 +76,9 @@ def test_markdown_table_relates_each_stage_to_the_floor():
 
 def test_bench_command_end_to_end(tmp_path):
     result = run_cli(
-        "bench", "--sizes", "10k", "--write-rows", "2000", "--out", str(tmp_path / "report"),
-        "--work-dir", str(tmp_path), env=cli_env(tmp_path / "mlflow"), timeout=600,
+        "bench", "--sizes", "10k", "--write-rows", "2000", "--config", "regression_platform_ridge",
+        "--out", str(tmp_path / "report"), "--work-dir", str(tmp_path),
+        env=cli_env(tmp_path / "mlflow"), timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "report" / "bench.json").read_text())
