@@ -50,6 +50,9 @@ def build_scoring_features(
             raw_csv=input_csv,
             variables={"scoring": True},
             encoding=raw_format.encoding,
+            # New songs come a few at a time: the single-threaded reader costs nothing here
+            # and, unlike the parallel one, pads a short line in a file with quoted line breaks.
+            parallel_reader=False,
         )
         tracks = warehouse.read_table(scoring_db, "marts.tracks")
         features = warehouse.read_table(scoring_db, "marts.track_features")
