@@ -177,12 +177,7 @@ def write_run(
                 ("ml.predictions", predictions, PREDICTION_COLUMNS),
                 ("ml.feature_importance", importance, IMPORTANCE_COLUMNS),
             ):
-                column_list = ", ".join(columns)
-                connection.register("incoming", frame[columns])
-                connection.execute(
-                    f"insert into {table} ({column_list}) select {column_list} from incoming"
-                )
-                connection.unregister("incoming")
+                _insert_frame(connection, table, frame[columns])
             connection.execute("commit")
         except Exception:
             connection.execute("rollback")
@@ -205,6 +200,14 @@ def copy_query_to_csv(setup_sql: str, query: str, path: Path, memory_limit: str 
         connection.close()
 
 
+def _insert_frame(connection, table: str, frame: pd.DataFrame) -> None:
+    """Insert a DataFrame through DuckDB's scan of it (Arrow/NumPy), never row by row."""
+    column_list = ", ".join(frame.columns)
+    connection.register("incoming", frame)
+    connection.execute(f"insert into {table} ({column_list}) select {column_list} from incoming")
+    connection.unregister("incoming")
+
+
 def append_rows(path: Path, table: str, frame: pd.DataFrame, method: str = "arrow") -> None:
     """Append a DataFrame to an `ml` table in one transaction. `arrow` scans the frame (the
     pipeline's way); `executemany` sends row by row, kept only for the benchmark's comparison."""
@@ -213,9 +216,7 @@ def append_rows(path: Path, table: str, frame: pd.DataFrame, method: str = "arro
         connection.execute(ML_SCHEMA_DDL)
         connection.execute("begin transaction")
         if method == "arrow":
-            connection.register("incoming", frame)
-            connection.execute(f"insert into {table} ({columns}) select {columns} from incoming")
-            connection.unregister("incoming")
+            _insert_frame(connection, table, frame)
         elif method == "executemany":
             markers = ", ".join("?" for _ in frame.columns)
             rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False)
