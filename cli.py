@@ -1,4 +1,4 @@
-"""Command line for the Spotify popularity pipeline: build, train, run, predict, sql, models.
+"""Command line for the Spotify popularity pipeline: build, train, run, predict, report, app...
 
 Heavy libraries are imported inside the commands, so `--help` answers at once.
 """
@@ -303,6 +303,60 @@ def models(warehouse: Path | None) -> None:
         raise UserError("no registered models yet (run `python cli.py train --all`)")
     click.echo(versions.to_string(index=False))
     click.echo(f"{len(versions)} model version(s)", err=True)
+
+
+@cli.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for report.html [default: warehouse/reports/, beside the DuckDB file].",
+)
+@warehouse_option
+def report(out_dir: Path | None, warehouse: Path | None) -> None:
+    """Write one self-contained HTML report: dataset, correlations, experiments, plots."""
+    from ml.report import write_report
+    from ml.settings import resolve_paths
+
+    progress = Progress()
+    target = write_report(resolve_paths(warehouse), out_dir, progress=progress.detail)
+    click.echo(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB); open it in a browser")
+
+
+@cli.command()
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--address",
+    default="localhost",
+    show_default=True,
+    help="Interface to listen on (0.0.0.0 shares the app with your network).",
+)
+@warehouse_option
+def app(port: int, address: str, warehouse: Path | None) -> None:
+    """Start the Streamlit app on the warehouse (read-only; build and train may run meanwhile)."""
+    from ml.settings import APP_SCRIPT, MLFLOW_DIR_ENV, PROJECT_ROOT, WAREHOUSE_ENV, resolve_paths
+
+    paths = resolve_paths(warehouse)
+    if not paths.warehouse.is_file():
+        raise UserError(f"warehouse not found: {paths.warehouse} (run `python cli.py build` first)")
+    env = {
+        **os.environ,
+        WAREHOUSE_ENV: str(paths.warehouse),
+        MLFLOW_DIR_ENV: str(paths.mlflow_dir),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT),
+        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
+        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "viewer",
+    ]  # fmt: skip
+    click.echo(f"app: http://{address}:{port} on {paths.warehouse} (Ctrl-C stops it)", err=True)
+    # Become the Streamlit server (same pid): a signal to this command reaches the server.
+    os.execve(sys.executable, command, env)
 
 
 @cli.command("make-sample")

@@ -11,6 +11,7 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 WAREHOUSE_DIR = PROJECT_ROOT / "warehouse"
 SAMPLE_CSV = WAREHOUSE_DIR / "sample" / "spotify-2023-sample.csv"
+APP_SCRIPT = PROJECT_ROOT / "ml" / "app" / "main.py"
 DEFAULT_RAW_CSV = WAREHOUSE_DIR / "raw" / "spotify-2023.csv"
 
 WAREHOUSE_ENV = "SPOTIFY_WAREHOUSE"
@@ -38,6 +39,11 @@ class Paths:
     @property
     def artifact_location(self) -> Path:
         return self.mlflow_dir / "mlartifacts"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Plots of each run (reports/<run_id>/) and the HTML report, beside the DuckDB file."""
+        return self.warehouse.parent / "reports"
 
 
 def resolve_paths(warehouse: str | Path | None = None) -> Paths:

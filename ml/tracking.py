@@ -117,6 +117,10 @@ def log_dict(data: Any, file_name: str) -> None:
     mlflow.log_dict(data, file_name)
 
 
+def log_artifacts(folder: Path, artifact_path: str) -> None:
+    mlflow.log_artifacts(str(folder), artifact_path=artifact_path)
+
+
 def _trusted_types_for(model) -> list[str]:
     untrusted = sorted(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
     unexpected = [name for name in untrusted if name not in TRUSTED_TYPES]

@@ -6,6 +6,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -100,6 +101,20 @@ def significance_rows(
         {"metric": "permutation_count", "value": float(config.cv.n_permutations), "std": None,
          "n_splits": folds},
     ])  # fmt: skip
+
+
+def write_run_plots(
+    paths: Paths, run_id: str, config: TrainConfig, predictions: pd.DataFrame,
+    importance: pd.DataFrame | None,
+) -> Path:  # fmt: skip
+    """The run's figures as PNG files in reports/<run_id>/; returns that folder."""
+    from ml import plots
+
+    correlations = warehouse.read_table(paths.warehouse, "marts.feature_correlations")
+    figures = plots.run_figures(config.task, config.name, predictions, importance, correlations)
+    folder = paths.reports_dir / run_id
+    plots.save_figures(figures, folder)
+    return folder
 
 
 def train_config(
@@ -204,4 +219,10 @@ def train_config(
             result.importance.assign(run_id=run_id) if result.importance is not None else None
         )
         warehouse.write_run(paths.warehouse, run_row, metric_rows, predictions, importance)
+        progress(f"{config.name}: drawing plots")
+        plot_folder = write_run_plots(
+            paths, run_id, config, predictions.assign(released_year=features["released_year"]),
+            result.importance,
+        )  # fmt: skip
+        tracking.log_artifacts(plot_folder, "plots")
     return TrainResult(run_id, config.name, config.task, metrics, version, is_champion)

@@ -147,6 +147,23 @@ def read_table(path: Path, table: str) -> pd.DataFrame:
         return connection.sql(f'select * from "{schema}"."{name}"').df()
 
 
+def read_sql(path: Path, sql: str, parameters: list | None = None) -> pd.DataFrame:
+    """The project's own read-only query (report, app) as a DataFrame, on a short connection."""
+    with connect(path, read_only=True) as connection:
+        return connection.execute(sql, parameters or []).df()
+
+
+def has_table(path: Path, table: str) -> bool:
+    schema, name = table.split(".")
+    found = read_sql(
+        path,
+        "select count(*) as n from information_schema.tables"
+        " where table_schema = ? and table_name = ?",
+        [schema, name],
+    )
+    return bool(found["n"].iloc[0])
+
+
 def read_track_features(path: Path) -> pd.DataFrame:
     frame = read_table(path, FEATURES_TABLE)
     if frame.empty:

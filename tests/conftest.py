@@ -123,3 +123,14 @@ def sample_run(tmp_path_factory) -> PipelineRun:
 @pytest.fixture(scope="session")
 def real_run(real_csv, tmp_path_factory) -> PipelineRun:
     return _pipeline_run(real_csv, tmp_path_factory.mktemp("real_run"), REAL_RUN_CONFIGS)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items) -> None:
+    """Under `pytest -n 2 --dist loadgroup` (pytest.ini), the tests that share a whole-pipeline
+    run go to one worker, so each run is made once; the other tests spread over both."""
+    for item in items:
+        for fixture in ("sample_run", "real_run"):
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(fixture))
+                break

@@ -1,0 +1,1 @@
+"""The Streamlit app (`python cli.py app`): overview, explore, predict, experiments."""

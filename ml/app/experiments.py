@@ -1,0 +1,66 @@
+"""Experiments page: every run with its cross-validated metrics; two runs side by side."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from ml.app import data
+from ml.report import experiment_table
+
+
+def _champion_run_ids() -> frozenset[str]:
+    versions = data.model_versions()
+    if versions.empty:
+        return frozenset()
+    return frozenset(versions.loc[versions["is_champion"], "run_id"])
+
+
+def _run_label(run: pd.Series) -> str:
+    return f"{run['config_name']} · {run['created_at']:%Y-%m-%d %H:%M} · {run['run_id'][:8]}"
+
+
+def compare(runs: pd.DataFrame, metrics: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
+    """Metrics of two runs side by side (mean over folds) and their difference."""
+    by_id = runs.set_index("run_id", drop=False)
+    labels = {run_id: _run_label(by_id.loc[run_id]) for run_id in (first, second)}
+    chosen = metrics[metrics["run_id"].isin([first, second])]
+    table = chosen.pivot(index="metric", columns="run_id", values="value")
+    table = table.reindex(columns=[first, second])
+    table["difference"] = table[second] - table[first]
+    return table.rename(columns=labels).reset_index()
+
+
+def render() -> None:
+    st.title("Experiments")
+    if not data.has_runs():
+        st.info("No runs yet: run `python cli.py train --all`.")
+        return
+    runs = data.query("select * from ml.runs order by created_at desc")
+    metrics = data.table("ml.run_metrics")
+    champions = _champion_run_ids()
+    for task in ("regression", "classification"):
+        table = experiment_table(runs, metrics, task, champions)
+        if len(table):
+            st.subheader(task.capitalize())
+            st.dataframe(table, hide_index=True)
+
+    st.subheader("Compare two runs")
+    options = runs["run_id"].tolist()
+    labels = dict(zip(options, runs.apply(_run_label, axis=1), strict=True))
+    left, right = st.columns(2)
+    first = left.selectbox("First run", options, format_func=labels.get, index=0)
+    second = right.selectbox("Second run", options, format_func=labels.get,
+                             index=min(1, len(options) - 1))  # fmt: skip
+    if first == second:
+        st.info("Pick two different runs to compare.")
+        return
+    st.dataframe(compare(runs, metrics, first, second).round(4), hide_index=True)
+    importance = data.query(
+        "select run_id, feature, importance_mean from ml.feature_importance"
+        " where run_id in (?, ?)", (first, second),
+    )  # fmt: skip
+    if len(importance):
+        wide = importance.pivot(index="feature", columns="run_id", values="importance_mean")
+        st.caption("Permutation importance (drop in the run's score when a feature is shuffled)")
+        st.bar_chart(wide.rename(columns=labels), stack=False, horizontal=True)

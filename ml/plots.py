@@ -1,0 +1,219 @@
+"""Figures of one run and of the dataset, drawn headless with matplotlib from warehouse frames.
+
+Every function takes DataFrames (the columns of marts.feature_correlations, ml.predictions,
+ml.feature_importance) and returns a matplotlib Figure; `save_figures` writes them as PNG.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+# Above this many points a scatter becomes a blot: hexagonal bins show the density instead.
+MAX_SCATTER_POINTS = 5_000
+# Residuals of a release year are summarised only when it has this many tracks.
+MIN_TRACKS_PER_YEAR = 5
+WEAK_CORRELATION = 0.1
+DPI = 100
+LOG_STREAMS_LABEL = "log streams (natural log of total Spotify streams)"
+
+
+def _figure(width: float = 7.0, height: float = 4.5) -> tuple[Figure, plt.Axes]:
+    figure, axes = plt.subplots(figsize=(width, height), dpi=DPI, layout="constrained")
+    axes.grid(alpha=0.3)
+    return figure, axes
+
+
+def _finish(axes: plt.Axes, x_label: str, y_label: str, title: str, legend: str | None) -> None:
+    """Axis labels, title and (at `legend`, a matplotlib location) the legend."""
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.set_title(title)
+    if legend:
+        axes.legend(loc=legend, fontsize="small")
+
+
+def correlation_figure(correlations: pd.DataFrame) -> Figure:
+    """Pearson r of each feature with log_streams and its 95 % interval; Spearman beside it."""
+    ordered = correlations.dropna(subset=["pearson_r"]).sort_values("pearson_r")
+    figure, axes = _figure(7.5, max(3.5, 0.28 * len(ordered) + 1.2))
+    positions = np.arange(len(ordered))
+    errors = np.vstack([
+        ordered["pearson_r"] - ordered["pearson_r_ci_lower"],
+        ordered["pearson_r_ci_upper"] - ordered["pearson_r"],
+    ])  # fmt: skip
+    axes.axvspan(-WEAK_CORRELATION, WEAK_CORRELATION, color="0.9", label="|r| < 0.1")
+    axes.errorbar(ordered["pearson_r"], positions, xerr=errors, fmt="o", color="tab:blue",
+                  capsize=3, label="Pearson r, 95 % interval")  # fmt: skip
+    axes.scatter(ordered["spearman_rho"], positions, marker="x", color="tab:orange",
+                 label="Spearman rho", zorder=3)  # fmt: skip
+    axes.axvline(0, color="0.3", linewidth=0.8)
+    axes.set_yticks(positions, ordered["feature"])
+    axes.set_xlim(-1, 1)
+    n_tracks = int(ordered["n"].max()) if len(ordered) else 0
+    title = f"Correlation of each feature with log streams ({n_tracks:,} tracks)"
+    _finish(axes, "correlation with log streams", "", title, "lower right")
+    return figure
+
+
+def predicted_vs_actual_figure(predictions: pd.DataFrame, run_label: str) -> Figure:
+    """Out-of-fold predicted log streams against the actual ones, with the identity line."""
+    actual = _floats(predictions["actual_log_streams"])
+    predicted = _floats(predictions["predicted_log_streams"])
+    figure, axes = _figure(6.0, 5.5)
+    if len(actual) > MAX_SCATTER_POINTS:
+        cells = axes.hexbin(actual, predicted, gridsize=60, mincnt=1, bins="log", cmap="viridis")
+        figure.colorbar(cells, ax=axes, label="tracks per cell")
+    else:
+        axes.scatter(actual, predicted, s=10, alpha=0.5)
+    low, high = np.nanmin([actual, predicted]), np.nanmax([actual, predicted])
+    axes.plot([low, high], [low, high], color="tab:red", linewidth=1, label="perfect prediction")
+    r2 = 1 - np.sum((actual - predicted) ** 2) / np.sum((actual - actual.mean()) ** 2)
+    _finish(axes, f"actual {LOG_STREAMS_LABEL}", "predicted log streams (out of fold)",
+            f"{run_label}: predicted vs actual, out of fold\nR² {r2:.3f} on {len(actual):,} tracks",
+            "upper left")  # fmt: skip
+    return figure
+
+
+def residuals_by_year_figure(predictions: pd.DataFrame, run_label: str) -> Figure:
+    """Out-of-fold residuals against release year, with each well-filled year's median."""
+    frame = pd.DataFrame({
+        "year": _floats(predictions["released_year"]),
+        "residual": _floats(predictions["actual_log_streams"])
+        - _floats(predictions["predicted_log_streams"]),
+    }).dropna()  # fmt: skip
+    shown = frame.sample(min(len(frame), MAX_SCATTER_POINTS), random_state=0)
+    figure, axes = _figure()
+    axes.scatter(shown["year"], shown["residual"], s=8, alpha=0.35, label="one track")
+    by_year = frame.groupby("year")["residual"].agg(["median", "size"])
+    by_year = by_year[by_year["size"] >= MIN_TRACKS_PER_YEAR]
+    axes.plot(by_year.index, by_year["median"], "o-", color="tab:red",
+              label=f"median of the year (years with ≥ {MIN_TRACKS_PER_YEAR} tracks)")  # fmt: skip
+    axes.axhline(0, color="0.3", linewidth=0.8)
+    _finish(axes, "release year", "residual: actual − predicted log streams",
+            f"{run_label}: out-of-fold residuals by release year", "lower left")  # fmt: skip
+    return figure
+
+
+SCORE_NAMES = {"regression": "R²", "classification": "average precision"}
+
+
+def importance_figure(importance: pd.DataFrame, run_label: str, task: str, top: int = 20) -> Figure:
+    """Held-out permutation importance (mean ± std) of the `top` most important features."""
+    ordered = importance.sort_values("importance_mean").tail(top)
+    figure, axes = _figure(7.0, max(3.0, 0.3 * len(ordered) + 1.2))
+    axes.barh(ordered["feature"], ordered["importance_mean"], xerr=ordered["importance_std"],
+              color="tab:green", capsize=3)  # fmt: skip
+    axes.axvline(0, color="0.3", linewidth=0.8)
+    _finish(axes, f"drop in {SCORE_NAMES[task]} when the feature is shuffled (held-out folds)",
+            "", f"{run_label}: permutation importance", None)  # fmt: skip
+    return figure
+
+
+def roc_figure(predictions: pd.DataFrame, run_label: str) -> Figure:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    actual, probability = _labels_and_probabilities(predictions)
+    false_positive, true_positive, _ = roc_curve(actual, probability)
+    figure, axes = _figure(5.5, 5.0)
+    axes.plot(false_positive, true_positive, color="tab:blue",
+              label=f"model (AUC {roc_auc_score(actual, probability):.3f})")  # fmt: skip
+    axes.plot([0, 1], [0, 1], linestyle="--", color="0.5", label="chance")
+    _finish(axes, "false positive rate", "true positive rate (recall)",
+            f"{run_label}: ROC curve, out of fold", "lower right")  # fmt: skip
+    return figure
+
+
+def precision_recall_figure(predictions: pd.DataFrame, run_label: str) -> Figure:
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    actual, probability = _labels_and_probabilities(predictions)
+    precision, recall, _ = precision_recall_curve(actual, probability)
+    figure, axes = _figure(5.5, 5.0)
+    score = average_precision_score(actual, probability)
+    axes.step(recall, precision, where="post", color="tab:blue",
+              label=f"model (average precision {score:.3f})")  # fmt: skip
+    axes.axhline(actual.mean(), linestyle="--", color="0.5",
+                 label=f"share of top-decile tracks ({actual.mean():.2f})")  # fmt: skip
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    _finish(axes, "recall", "precision", f"{run_label}: precision–recall curve, out of fold",
+            "lower left")  # fmt: skip
+    return figure
+
+
+def calibration_figure(predictions: pd.DataFrame, run_label: str, bins: int = 10) -> Figure:
+    from sklearn.calibration import calibration_curve
+
+    actual, probability = _labels_and_probabilities(predictions)
+    observed, predicted = calibration_curve(actual, probability, n_bins=bins, strategy="uniform")
+    figure, axes = _figure(5.5, 5.0)
+    label = f"model ({bins} bins of width {1 / bins:g}; empty bins left out)"
+    axes.plot(predicted, observed, "o-", color="tab:blue", label=label)
+    axes.plot([0, 1], [0, 1], linestyle="--", color="0.5", label="perfectly calibrated")
+    _finish(axes, "predicted probability of the top decile", "observed share in the top decile",
+            f"{run_label}: calibration, out of fold", "upper left")  # fmt: skip
+    return figure
+
+
+def _labels_and_probabilities(predictions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        predictions["actual_label"].astype(bool).to_numpy(dtype=int),
+        _floats(predictions["predicted_probability"]),
+    )
+
+
+def _floats(values: pd.Series) -> np.ndarray:
+    """Any numeric column (nullable or not) as float64, missing as NaN."""
+    return pd.to_numeric(values).astype("float64").to_numpy()
+
+
+def run_figures(
+    task: str,
+    run_label: str,
+    predictions: pd.DataFrame,
+    importance: pd.DataFrame | None,
+    correlations: pd.DataFrame,
+) -> dict[str, Figure]:
+    """All figures of one run, by file stem. `predictions` holds the run's ml.predictions rows
+    plus `released_year`."""
+    figures = {"correlations": correlation_figure(correlations)}
+    if task == "regression":
+        figures["predicted_vs_actual"] = predicted_vs_actual_figure(predictions, run_label)
+        figures["residuals_by_year"] = residuals_by_year_figure(predictions, run_label)
+    else:
+        figures["roc"] = roc_figure(predictions, run_label)
+        figures["precision_recall"] = precision_recall_figure(predictions, run_label)
+        figures["calibration"] = calibration_figure(predictions, run_label)
+    if importance is not None and len(importance):
+        figures["importance"] = importance_figure(importance, run_label, task)
+    return figures
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as PNG bytes (for embedding), then freed."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def save_figures(figures: dict[str, Figure], folder: Path) -> list[Path]:
+    """Write each figure as folder/<stem>.png and free it. Returns the files in order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stem, figure in figures.items():
+        path = folder / f"{stem}.png"
+        figure.savefig(path)
+        plt.close(figure)
+        written.append(path)
+    return written

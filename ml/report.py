@@ -1,0 +1,215 @@
+"""One self-contained HTML report of the warehouse: dataset, correlations, experiments, plots.
+
+Everything comes from the warehouse (and the MLflow registry for the champion flag); images
+are embedded, so the file opens in any browser with no server and can be mailed as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from ml import warehouse
+from ml.evaluate import CHAMPION_METRIC
+from ml.settings import Paths
+
+REPORT_FILE = "report.html"
+TASK_METRICS = {
+    "regression": ["r2", "rmse", "mae"],
+    "classification": ["pr_auc", "roc_auc", "f1", "precision", "recall", "brier"],
+}
+RUN_PREDICTIONS_SQL = """
+select predictions.*, features.released_year
+from ml.predictions as predictions
+left join marts.track_features as features on predictions.track_id = features.track_id
+where predictions.run_id = ?
+order by predictions.track_id
+"""
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: right; white-space: nowrap; }
+.wide { overflow-x: auto; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.25rem; }
+details { margin: 0.5rem 0; } summary { cursor: pointer; font-weight: 600; }
+.note { color: #555; font-size: 0.9rem; }
+"""
+
+
+@dataclass(frozen=True)
+class ReportData:
+    dataset: pd.Series
+    reject_reasons: pd.DataFrame
+    correlations: pd.DataFrame
+    runs: pd.DataFrame
+    metrics: pd.DataFrame
+    champion_run_ids: frozenset[str]
+
+
+def load_report_data(paths: Paths) -> ReportData:
+    path = paths.warehouse
+    dataset = warehouse.read_table(path, "audit.build_dataset").iloc[0]
+    reject_reasons = warehouse.read_sql(
+        path,
+        "select reject_reason, count(*) as rows from audit.rejected_rows"
+        " group by reject_reason order by rows desc, reject_reason",
+    )
+    correlations = warehouse.read_table(path, "marts.feature_correlations")
+    if warehouse.has_table(path, "ml.runs"):
+        runs = warehouse.read_sql(path, "select * from ml.runs order by created_at")
+        metrics = warehouse.read_table(path, "ml.run_metrics")
+    else:
+        runs, metrics = pd.DataFrame(columns=warehouse.RUN_COLUMNS), pd.DataFrame()
+    return ReportData(dataset, reject_reasons, correlations, runs, metrics, champion_run_ids(paths))
+
+
+def champion_run_ids(paths: Paths) -> frozenset[str]:
+    """Run ids of the current champions, or none when no MLflow store exists yet."""
+    if not (paths.mlflow_dir / "mlflow.db").is_file():
+        return frozenset()
+    from ml import tracking
+
+    tracking.configure(paths)
+    versions = tracking.list_model_versions()
+    if versions.empty:
+        return frozenset()
+    return frozenset(versions.loc[versions["is_champion"], "run_id"])
+
+
+def experiment_table(
+    runs: pd.DataFrame, metrics: pd.DataFrame, task: str, champions: frozenset[str]
+) -> pd.DataFrame:
+    """One row per run of `task`: mean ± std of its metrics, the reference model's score on
+    the same folds, and whether the run's model is the champion."""
+    task_runs = runs[runs["task"] == task]
+    columns = ["champion", "config", "feature set", "model", "dataset", "rows", "created at"]
+    names = TASK_METRICS[task]
+    baseline = f"baseline_{CHAMPION_METRIC[task]}"
+    rows = []
+    for run in task_runs.itertuples():
+        run_metrics = metrics[metrics["run_id"] == run.run_id].set_index("metric")
+        row = {
+            "champion": "★ champion" if run.run_id in champions else "",
+            "config": run.config_name,
+            "feature set": run.feature_set,
+            "model": run.model_type,
+            "dataset": run.dataset_name,
+            "rows": run.n_rows,
+            "created at": f"{run.created_at:%Y-%m-%d %H:%M}",
+        }
+        for name in [*names, baseline, "permutation_pvalue"]:
+            row[name] = _mean_std(run_metrics, name)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*columns, *names, baseline, "permutation_pvalue"])
+
+
+def _mean_std(run_metrics: pd.DataFrame, name: str) -> str:
+    if name not in run_metrics.index:
+        return ""
+    value, std = run_metrics.loc[name, "value"], run_metrics.loc[name, "std"]
+    return f"{value:.3f}" if pd.isna(std) else f"{value:.3f} ± {std:.3f}"
+
+
+def latest_runs(runs: pd.DataFrame, dataset_sha256: str) -> pd.DataFrame:
+    """The newest run of each config on the warehouse's current dataset (the ones plotted)."""
+    current = runs[runs["dataset_sha256"] == dataset_sha256]
+    return current.sort_values("created_at").groupby("config_name").tail(1)
+
+
+def run_images(paths: Paths, run: pd.Series, correlations: pd.DataFrame) -> dict[str, bytes]:
+    from ml import plots
+
+    predictions = warehouse.read_sql(paths.warehouse, RUN_PREDICTIONS_SQL, [run["run_id"]])
+    importance = warehouse.read_sql(
+        paths.warehouse, "select * from ml.feature_importance where run_id = ?", [run["run_id"]]
+    )
+    figures = plots.run_figures(
+        run["task"], run["config_name"], predictions, importance, correlations
+    )
+    figures.pop("correlations")  # drawn once, in the dataset section
+    return {stem: plots.png_bytes(figure) for stem, figure in figures.items()}
+
+
+def _img(png: bytes, alt: str) -> str:
+    encoded = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return f"<div class='wide'>{frame.to_html(index=False, escape=True, border=0, na_rep='')}</div>"
+
+
+def render_html(data: ReportData, correlation_png: bytes, images: dict[str, dict]) -> str:
+    """The report page. `images`: run label -> {figure stem: PNG bytes}."""
+    dataset = data.dataset
+    correlations = data.correlations.sort_values("pearson_r", key=abs, ascending=False)
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>Spotify popularity: report</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>Spotify popularity: pipeline report</h1>",
+        f"<p class='note'>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from the warehouse."
+        " All metrics are cross-validated; predictions are out of fold.</p>",
+        "<h2>Dataset</h2>",
+        _table(
+            pd.DataFrame(
+                [
+                    {
+                        "file": dataset["dataset_name"],
+                        "sha256": dataset["dataset_sha256"],
+                        "raw rows": dataset["raw_rows"],
+                        "clean tracks": dataset["clean_rows"],
+                        "rejected rows": dataset["rejected_rows"],
+                        "built at": dataset["built_at"],
+                    }
+                ]
+            )
+        ),  # fmt: skip
+        "<h3>Why rows were rejected</h3>",
+        _table(data.reject_reasons) if len(data.reject_reasons) else "<p>No row was rejected.</p>",
+        "<h2>Correlations with log streams</h2>",
+        _img(correlation_png, "correlations with log streams"),
+        _table(correlations.round(3)),
+        "<h2>Experiments</h2>",
+    ]
+    if data.runs.empty:
+        parts.append("<p>No runs yet: <code>python cli.py train --all</code>.</p>")
+    for task in ("regression", "classification"):
+        table = experiment_table(data.runs, data.metrics, task, data.champion_run_ids)
+        if len(table):
+            metric = CHAMPION_METRIC[task]
+            parts += [f"<h3>{task.capitalize()} (champion chosen by {metric})</h3>", _table(table)]
+    if images:
+        parts.append("<h2>Plots of the newest run of each config</h2>")
+    for label, figures in images.items():
+        pictures = "".join(_img(png, f"{label}: {stem}") for stem, png in figures.items())
+        parts.append(f"<details><summary>{html.escape(label)}</summary>{pictures}</details>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(
+    paths: Paths, out_dir: Path | None = None, progress: Callable[[str], None] = lambda _: None
+) -> Path:
+    """Write report.html into `out_dir` (default: reports/ beside the warehouse)."""
+    from ml import plots
+
+    data = load_report_data(paths)
+    correlation_png = plots.png_bytes(plots.correlation_figure(data.correlations))
+    images = {}
+    plotted = latest_runs(data.runs, str(data.dataset["dataset_sha256"]))
+    for number, run in enumerate(plotted.to_dict("records"), start=1):
+        progress(f"plotting {run['config_name']} ({number}/{len(plotted)})")
+        label = f"{run['config_name']} — {run['task']}, {run['model_type']}, {run['feature_set']}"
+        images[label] = run_images(paths, pd.Series(run), data.correlations)
+    target = (out_dir or paths.reports_dir) / REPORT_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_html(data, correlation_png, images), encoding="utf-8")
+    return target
