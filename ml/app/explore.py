@@ -27,7 +27,7 @@ def render() -> None:
     st.title("Explore the clean tracks")
     correlations = data.table("marts.feature_correlations")
     st.subheader("Correlation of each feature with log streams")
-    st.pyplot(plots.correlation_figure(correlations))
+    st.image(plots.png_bytes(plots.correlation_figure(correlations)))  # closes the figure
     st.dataframe(correlations.sort_values("pearson_r", key=abs, ascending=False).round(3),
                  hide_index=True)  # fmt: skip
 
