@@ -116,3 +116,14 @@ def number_after(label: str, text: str) -> float:
     match = re.search(rf"{re.escape(label)}\s+(-?[0-9.]+)", text)
     assert match, f"{label!r} not found in: {text[-800:]}"
     return float(match.group(1))
+
+
+def wait_for_element(browser, css_selector: str, timeout: float = PAGE_TIMEOUT_SECONDS):
+    """The element once it is shown and enabled (Streamlit loads some widgets' code lazily)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, timeout).until(
+        expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, css_selector))
+    )

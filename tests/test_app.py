@@ -5,7 +5,13 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from browser import headless_chromium, number_after, running_app, wait_for_text
+from browser import (
+    headless_chromium,
+    number_after,
+    running_app,
+    wait_for_element,
+    wait_for_text,
+)
 
 from conftest import run_cli
 from ml import warehouse
@@ -65,7 +71,6 @@ def test_every_page_renders_without_error(app_in_browser, sample_run):
 
 
 def test_a_prediction_made_in_the_page_matches_cli_predict(app_in_browser, sample_run, tmp_path):
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     from ml.app.predict_page import DEFAULT_SONG
@@ -73,10 +78,10 @@ def test_a_prediction_made_in_the_page_matches_cli_predict(app_in_browser, sampl
     url, browser = app_in_browser
     browser.get(f"{url}/predict")
     wait_for_text(browser, PAGES["predict"])
-    playlists = browser.find_element(By.CSS_SELECTOR, 'input[aria-label="Spotify playlists"]')
+    playlists = wait_for_element(browser, 'input[aria-label="Spotify playlists"]')
     playlists.send_keys(Keys.CONTROL, "a")
     playlists.send_keys("5000", Keys.TAB)
-    browser.find_element(By.CSS_SELECTOR, '[data-testid="stFormSubmitButton"] button').click()
+    wait_for_element(browser, '[data-testid="stFormSubmitButton"] button').click()
     text = wait_for_text(browser, "Exact values")
     shown_log_streams = number_after("predicted log streams", text)
     shown_probability = number_after("top-decile probability", text)
