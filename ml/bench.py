@@ -96,37 +96,25 @@ def stage_read_features(warehouse_path: Path) -> tuple[float, int, str]:
 
 
 def stage_train(warehouse_path: Path, config_name: str) -> tuple[float, int, str]:
+    """What `cli.py train` computes for one config (tracking and write-back are timed apart)."""
     from ml import warehouse
     from ml.config import load_config
-    from ml.evaluate import cross_validate
     from ml.features import feature_matrix, target_vector
-    from ml.pipeline import make_pipeline_for
-    from ml.scale import capped, plan_training
+    from ml.train import fit_and_evaluate
 
     config = load_config(config_name)
     frame = warehouse.read_track_features(warehouse_path)
     X, y = feature_matrix(frame, config.features), target_vector(frame, config.task)
     started = time.perf_counter()
-    plan = plan_training(config.cv, len(X))
-    model = make_pipeline_for(
-        config.task, config.model_type, plan.model_params(config.model_type, config.model_params),
-        config.features, config.cv.seed,
-    )  # fmt: skip
-    cross_validate(
-        model, X, y, config.task, n_splits=config.cv.n_splits, n_repeats=plan.n_repeats,
-        seed=config.cv.seed, importance_repeats=config.cv.importance_repeats,
-        max_train_rows=plan.max_train_rows, max_importance_rows=plan.max_importance_rows,
-        importance_folds=plan.importance_folds,
-    )  # fmt: skip
-    final_rows = capped(np.arange(len(X)), plan.max_train_rows, config.cv.seed)
-    model.fit(X.iloc[final_rows], y[final_rows])
-    return time.perf_counter() - started, len(X), f"{config_name}: {plan.describe(len(X))}"
+    fitted = fit_and_evaluate(config, X, y)
+    return time.perf_counter() - started, len(X), f"{config_name}: {fitted.plan.describe(len(X))}"
 
 
 def stage_write_back(warehouse_path: Path) -> tuple[float, int, str]:
     from ml import warehouse
 
-    predictions = _prediction_rows(warehouse.read_track_features(warehouse_path))
+    features = warehouse.read_track_features(warehouse_path)
+    predictions = _prediction_rows(features["track_id"], features["log_streams"].to_numpy(float))
     started = time.perf_counter()
     warehouse.append_rows(warehouse_path, "ml.predictions", predictions)
     return time.perf_counter() - started, len(predictions), "one transaction, from a DataFrame"
@@ -136,30 +124,22 @@ def stage_write_method(scratch: Path, method: str, rows: int) -> tuple[float, in
     from ml import warehouse
 
     ids = pd.Series([f"{number:032x}" for number in range(rows)])
-    predictions = _prediction_rows(pd.DataFrame({"track_id": ids, "log_streams": 18.0}))
+    predictions = _prediction_rows(ids, np.full(rows, 18.0))
     path = scratch / f"write-{method}.duckdb"
     started = time.perf_counter()
     warehouse.append_rows(path, "ml.predictions", predictions, method=method)
     return time.perf_counter() - started, len(predictions), f"same {rows:,} rows"
 
 
-def _prediction_rows(features: pd.DataFrame) -> pd.DataFrame:
+def _prediction_rows(track_ids: pd.Series, log_streams: np.ndarray) -> pd.DataFrame:
+    """ml.predictions rows as a regression run writes them (predicted = actual here)."""
+    from ml.config import load_config
+    from ml.train import prediction_frame
     from ml.warehouse import PREDICTION_COLUMNS
 
-    rows = len(features)
-    frame = pd.DataFrame({
-        "run_id": f"bench-{time.time_ns()}",
-        "config_name": "bench",
-        "task": "regression",
-        "track_id": features["track_id"].to_numpy(),
-        "is_out_of_fold": True,
-        "predicted_log_streams": features["log_streams"].to_numpy(dtype="float64"),
-        "actual_log_streams": features["log_streams"].to_numpy(dtype="float64"),
-        "predicted_streams": np.exp(features["log_streams"].to_numpy(dtype="float64")),
-        "predicted_probability": np.nan,
-        "predicted_label": pd.array([None] * rows, dtype="boolean"),
-        "actual_label": pd.array([None] * rows, dtype="boolean"),
-    })  # fmt: skip
+    config = load_config("full_regression")
+    run_id = f"bench-{time.time_ns()}"
+    frame = prediction_frame(run_id, config, track_ids, log_streams, log_streams, None)
     return frame[PREDICTION_COLUMNS]
 
 

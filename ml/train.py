@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from ml import warehouse
 from ml.config import TrainConfig
 from ml.evaluate import (
     CHAMPION_METRIC,
+    CVResult,
     best_f1_threshold,
     cross_validate,
     permutation_test,
@@ -117,20 +119,25 @@ def write_run_plots(
     return folder
 
 
-def train_config(
-    config: TrainConfig,
-    paths: Paths,
-    progress: Callable[[str], None] = lambda message: None,
-    features: pd.DataFrame | None = None,
-) -> TrainResult:
-    """`features`: marts.track_features already read (a run of many configs reads it once)."""
-    from ml import tracking
+@dataclass(frozen=True)
+class FittedConfig:
+    """What fit_and_evaluate learned: the plan it followed, CV scores, the final model."""
 
-    if features is None:
-        features = warehouse.read_track_features(paths.warehouse)
-    dataset = warehouse.read_table(paths.warehouse, "audit.build_dataset").iloc[0]
-    X = feature_matrix(features, config.features)
-    y = target_vector(features, config.task)
+    plan: TrainingPlan
+    model_params: dict
+    cv_result: CVResult
+    metrics: pd.DataFrame
+    threshold: float | None
+    final_rows: np.ndarray
+    final_model: Pipeline
+
+
+def fit_and_evaluate(
+    config: TrainConfig, X: pd.DataFrame, y: np.ndarray,
+    progress: Callable[[str], None] = lambda message: None,
+) -> FittedConfig:  # fmt: skip
+    """The training work of one config, nothing tracked or written: plan for the data size,
+    cross-validate, test significance (audio runs), choose the threshold, fit the final model."""
     plan = plan_training(config.cv, len(X))
     model_params = plan.model_params(config.model_type, config.model_params)
     model = make_pipeline_for(
@@ -153,6 +160,25 @@ def train_config(
     final_rows = capped(np.arange(len(X)), plan.max_train_rows, config.cv.seed)
     progress(f"{config.name}: fitting the final model on {len(final_rows):,} rows")
     final_model = model.fit(X.iloc[final_rows], y[final_rows])
+    return FittedConfig(plan, model_params, result, metrics, threshold, final_rows, final_model)
+
+
+def train_config(
+    config: TrainConfig,
+    paths: Paths,
+    progress: Callable[[str], None] = lambda message: None,
+    features: pd.DataFrame | None = None,
+) -> TrainResult:
+    """`features`: marts.track_features already read (a run of many configs reads it once)."""
+    from ml import tracking
+
+    if features is None:
+        features = warehouse.read_track_features(paths.warehouse)
+    dataset = warehouse.read_table(paths.warehouse, "audit.build_dataset").iloc[0]
+    X = feature_matrix(features, config.features)
+    y = target_vector(features, config.task)
+    fitted = fit_and_evaluate(config, X, y, progress)
+    importance = fitted.cv_result.importance
 
     experiment_id = tracking.configure(paths)
     tags = {
@@ -163,40 +189,40 @@ def train_config(
         "dataset_name": str(dataset["dataset_name"]),
         "dataset_sha256": str(dataset["dataset_sha256"]),
         "git_commit": git_commit() or "unknown",
-        "training_strategy": plan.describe(len(X)),
+        "training_strategy": fitted.plan.describe(len(X)),
     }
     with tracking.training_run(experiment_id, config.name, tags) as run_id:
         tracking.log_params({
-            **{f"model.{key}": value for key, value in model_params.items()},
+            **{f"model.{key}": value for key, value in fitted.model_params.items()},
             "model_type": config.model_type,
             "feature_set": config.feature_set,
             "n_features": len(config.features),
             "target": TARGETS[config.task],
             "cv.n_splits": config.cv.n_splits,
-            "cv.n_repeats": plan.n_repeats,
+            "cv.n_repeats": fitted.plan.n_repeats,
             "cv.seed": config.cv.seed,
             "cv.n_permutations": config.cv.n_permutations,
             "cv.importance_repeats": config.cv.importance_repeats,
             "n_rows": len(X),
-            "decision_threshold": threshold,
-            "scale.max_train_rows": plan.max_train_rows,
-            "scale.max_importance_rows": plan.max_importance_rows,
-            "final_model_rows": len(final_rows),
+            "decision_threshold": fitted.threshold,
+            "scale.max_train_rows": fitted.plan.max_train_rows,
+            "scale.max_importance_rows": fitted.plan.max_importance_rows,
+            "final_model_rows": len(fitted.final_rows),
         })  # fmt: skip
 
-        tracking.log_metrics(metrics)
+        tracking.log_metrics(fitted.metrics)
         tracking.log_dict({"features": config.features}, "features.json")
-        if result.importance is not None:
-            tracking.log_dict(result.importance.to_dict(orient="records"), "importance.json")
-        score = float(metrics.set_index("metric").loc[CHAMPION_METRIC[config.task], "value"])
+        if importance is not None:
+            tracking.log_dict(importance.to_dict(orient="records"), "importance.json")
+        score = float(fitted.metrics.set_index("metric").loc[CHAMPION_METRIC[config.task], "value"])
         version_tags = {
             **tags,
             "run_id": run_id,
             "cv_score": repr(score),
-            "decision_threshold": repr(threshold) if threshold is not None else "",
+            "decision_threshold": repr(fitted.threshold) if fitted.threshold is not None else "",
         }
         progress(f"{config.name}: logging the model to MLflow")
-        version = tracking.log_model(final_model, config.task, X.head(5), version_tags)
+        version = tracking.log_model(fitted.final_model, config.task, X.head(5), version_tags)
         is_champion = tracking.promote_if_better(
             config.task, version, score, str(dataset["dataset_sha256"])
         )
@@ -210,19 +236,18 @@ def train_config(
             "training_strategy": tags["training_strategy"],
             "created_at": datetime.now(UTC).replace(tzinfo=None),
         }])  # fmt: skip
-        metric_rows = metrics.assign(run_id=run_id)
+        metric_rows = fitted.metrics.assign(run_id=run_id)
         predictions = prediction_frame(
-            run_id, config, features[ID_COLUMN], y, result.oof_prediction, threshold
-        )
+            run_id, config, features[ID_COLUMN], y, fitted.cv_result.oof_prediction,
+            fitted.threshold,
+        )  # fmt: skip
         progress(f"{config.name}: writing {len(predictions)} predictions to ml.predictions")
-        importance = (
-            result.importance.assign(run_id=run_id) if result.importance is not None else None
-        )
-        warehouse.write_run(paths.warehouse, run_row, metric_rows, predictions, importance)
+        importance_rows = importance.assign(run_id=run_id) if importance is not None else None
+        warehouse.write_run(paths.warehouse, run_row, metric_rows, predictions, importance_rows)
         progress(f"{config.name}: drawing plots")
         plot_folder = write_run_plots(
             paths, run_id, config, predictions.assign(released_year=features["released_year"]),
-            result.importance,
+            importance,
         )  # fmt: skip
         tracking.log_artifacts(plot_folder, "plots")
-    return TrainResult(run_id, config.name, config.task, metrics, version, is_champion)
+    return TrainResult(run_id, config.name, config.task, fitted.metrics, version, is_champion)

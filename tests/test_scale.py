@@ -98,3 +98,24 @@ def test_large_data_tunes_the_threshold_on_one_inner_split():
     single = tuned_threshold(model, X, y, seed=0, single_split=True)
     assert 0 < single < 1
     assert single == tuned_threshold(model, X, y, seed=0, single_split=True)
+
+
+def test_fit_and_evaluate_caps_the_final_fit_on_large_data():
+    from dataclasses import replace
+
+    from ml.config import load_config
+    from ml.train import fit_and_evaluate
+
+    config = load_config("regression_platform_ridge")
+    config = replace(config, cv=replace(config.cv, n_repeats=2, large_data_rows=100,
+                                        max_train_rows=80, importance_repeats=0))  # fmt: skip
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.random((150, len(config.features))), columns=config.features)
+    y = 2 * X["in_spotify_playlists"].to_numpy() + rng.normal(0, 0.1, 150)
+    fitted = fit_and_evaluate(config, X, y)
+    assert fitted.plan.is_scaled_down and fitted.plan.n_repeats == 1
+    assert len(fitted.final_rows) == 80
+    assert len(fitted.cv_result.oof_prediction) == 150  # every row still predicted out of fold
+    assert fitted.metrics.set_index("metric").loc["r2", "value"] > 0.8
+    assert fitted.threshold is None
+    assert fitted.final_model.predict(X.head(3)).shape == (3,)
