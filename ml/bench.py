@@ -117,7 +117,8 @@ def stage_write_back(warehouse_path: Path) -> tuple[float, int, str]:
     predictions = _prediction_rows(features["track_id"], features["log_streams"].to_numpy(float))
     started = time.perf_counter()
     warehouse.append_rows(warehouse_path, "ml.predictions", predictions)
-    return time.perf_counter() - started, len(predictions), "one transaction, from a DataFrame via Arrow"
+    seconds = time.perf_counter() - started
+    return seconds, len(predictions), "one transaction, from a DataFrame via Arrow"
 
 
 def stage_write_method(scratch: Path, method: str, rows: int) -> tuple[float, int, str]:
