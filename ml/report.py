@@ -24,6 +24,12 @@ TASK_METRICS = {
     "regression": ["r2", "rmse", "mae"],
     "classification": ["pr_auc", "roc_auc", "f1", "precision", "recall", "brier"],
 }
+REJECT_REASONS_SQL = """
+select reject_reason, count(*) as rows
+from audit.rejected_rows
+group by reject_reason
+order by rows desc, reject_reason
+"""
 RUN_PREDICTIONS_SQL = """
 select predictions.*, features.released_year
 from ml.predictions as predictions
@@ -56,28 +62,31 @@ class ReportData:
 def load_report_data(paths: Paths) -> ReportData:
     path = paths.warehouse
     dataset = warehouse.read_table(path, "audit.build_dataset").iloc[0]
-    reject_reasons = warehouse.read_sql(
-        path,
-        "select reject_reason, count(*) as rows from audit.rejected_rows"
-        " group by reject_reason order by rows desc, reject_reason",
-    )
+    reject_reasons = warehouse.read_sql(path, REJECT_REASONS_SQL)
     correlations = warehouse.read_table(path, "marts.feature_correlations")
     if warehouse.has_table(path, "ml.runs"):
         runs = warehouse.read_sql(path, "select * from ml.runs order by created_at")
         metrics = warehouse.read_table(path, "ml.run_metrics")
     else:
         runs, metrics = pd.DataFrame(columns=warehouse.RUN_COLUMNS), pd.DataFrame()
-    return ReportData(dataset, reject_reasons, correlations, runs, metrics, champion_run_ids(paths))
+    return ReportData(
+        dataset, reject_reasons, correlations, runs, metrics,
+        champion_run_ids(model_versions(paths)),
+    )  # fmt: skip
 
 
-def champion_run_ids(paths: Paths) -> frozenset[str]:
-    """Run ids of the current champions, or none when no MLflow store exists yet."""
+def model_versions(paths: Paths) -> pd.DataFrame:
+    """Registered model versions with their champion flag; empty when no MLflow store exists."""
     if not (paths.mlflow_dir / "mlflow.db").is_file():
-        return frozenset()
+        return pd.DataFrame()
     from ml import tracking
 
     tracking.configure(paths)
-    versions = tracking.list_model_versions()
+    return tracking.list_model_versions()
+
+
+def champion_run_ids(versions: pd.DataFrame) -> frozenset[str]:
+    """Run ids of the current champions among `versions` (from model_versions)."""
     if versions.empty:
         return frozenset()
     return frozenset(versions.loc[versions["is_champion"], "run_id"])

@@ -6,14 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ml.app import data
-from ml.report import experiment_table
-
-
-def _champion_run_ids() -> frozenset[str]:
-    versions = data.model_versions()
-    if versions.empty:
-        return frozenset()
-    return frozenset(versions.loc[versions["is_champion"], "run_id"])
+from ml.report import champion_run_ids, experiment_table
 
 
 def _run_label(run: pd.Series) -> str:
@@ -38,7 +31,7 @@ def render() -> None:
         return
     runs = data.query("select * from ml.runs order by created_at desc")
     metrics = data.table("ml.run_metrics")
-    champions = _champion_run_ids()
+    champions = champion_run_ids(data.model_versions())
     for task in ("regression", "classification"):
         table = experiment_table(runs, metrics, task, champions)
         if len(table):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ml.app import data
+from ml.report import REJECT_REASONS_SQL
 
 
 def render() -> None:
@@ -19,10 +20,7 @@ def render() -> None:
         f"**Dataset** `{dataset['dataset_name']}` · sha256 `{dataset['dataset_sha256']}` · "
         f"built {dataset['built_at']:%Y-%m-%d %H:%M}"
     )
-    reasons = data.query(
-        "select reject_reason, count(*) as rows from audit.rejected_rows"
-        " group by reject_reason order by rows desc"
-    )
+    reasons = data.query(REJECT_REASONS_SQL)
     st.subheader("Rejected rows, by reason")
     if reasons.empty:
         st.write("No row was rejected.")
