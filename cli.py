@@ -157,15 +157,14 @@ def _select_configs(
 
 
 def _train_configs(configs: list, paths, progress: Progress) -> list:
-    from ml import warehouse
-    from ml.train import train_config
+    from ml.train import read_training_inputs, train_config
 
-    features = warehouse.read_track_features(paths.warehouse)
+    inputs = read_training_inputs(paths.warehouse)
     results = []
     for number, config in enumerate(configs, start=1):
         progress.step(f"[{number}/{len(configs)}] training {config.name} ({config.task}, "
                       f"{config.model_type}, {config.feature_set} features)")  # fmt: skip
-        result = train_config(config, paths, progress=progress.detail, features=features)
+        result = train_config(config, paths, progress=progress.detail, inputs=inputs)
         champion = ", champion" if result.is_champion else ""
         progress.step(
             f"{config.name}: CV {result.score_name} {result.score:.3f} "

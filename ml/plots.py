@@ -177,6 +177,13 @@ def _floats(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values).astype("float64").to_numpy()
 
 
+# Every figure a run can have, by file stem, in the order they are shown.
+FIGURE_STEMS = (
+    "correlations", "predicted_vs_actual", "residuals_by_year",
+    "roc", "precision_recall", "calibration", "importance",
+)  # fmt: skip
+
+
 def run_figures(
     task: str,
     run_label: str,

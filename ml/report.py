@@ -133,8 +133,14 @@ def latest_runs(runs: pd.DataFrame, dataset_sha256: str) -> pd.DataFrame:
 
 
 def run_images(paths: Paths, run: pd.Series, correlations: pd.DataFrame) -> dict[str, bytes]:
+    """The run's figures, except correlations (drawn once, in the dataset section): the PNGs
+    training saved in reports/<run_id>/ when they are there, else drawn from the warehouse."""
     from ml import plots
 
+    saved = paths.reports_dir / str(run["run_id"])
+    if saved.is_dir() and any(saved.glob("*.png")):
+        stems = [stem for stem in plots.FIGURE_STEMS[1:] if (saved / f"{stem}.png").exists()]
+        return {stem: (saved / f"{stem}.png").read_bytes() for stem in stems}
     predictions = warehouse.read_sql(paths.warehouse, RUN_PREDICTIONS_SQL, [run["run_id"]])
     importance = warehouse.read_sql(
         paths.warehouse, "select * from ml.feature_importance where run_id = ?", [run["run_id"]]
@@ -142,7 +148,7 @@ def run_images(paths: Paths, run: pd.Series, correlations: pd.DataFrame) -> dict
     figures = plots.run_figures(
         run["task"], run["config_name"], predictions, importance, correlations
     )
-    figures.pop("correlations")  # drawn once, in the dataset section
+    figures.pop("correlations")
     return {stem: plots.png_bytes(figure) for stem, figure in figures.items()}
 
 

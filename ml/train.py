@@ -107,16 +107,32 @@ def significance_rows(
 
 def write_run_plots(
     paths: Paths, run_id: str, config: TrainConfig, predictions: pd.DataFrame,
-    importance: pd.DataFrame | None,
+    importance: pd.DataFrame | None, correlations: pd.DataFrame,
 ) -> Path:  # fmt: skip
     """The run's figures as PNG files in reports/<run_id>/; returns that folder."""
     from ml import plots
 
-    correlations = warehouse.read_table(paths.warehouse, "marts.feature_correlations")
     figures = plots.run_figures(config.task, config.name, predictions, importance, correlations)
     folder = paths.reports_dir / run_id
     plots.save_figures(figures, folder)
     return folder
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    """What every config reads from the warehouse; a run of many configs reads it once."""
+
+    features: pd.DataFrame
+    dataset: pd.Series
+    correlations: pd.DataFrame
+
+
+def read_training_inputs(warehouse_path: Path) -> TrainingInputs:
+    return TrainingInputs(
+        features=warehouse.read_track_features(warehouse_path),
+        dataset=warehouse.read_table(warehouse_path, "audit.build_dataset").iloc[0],
+        correlations=warehouse.read_table(warehouse_path, "marts.feature_correlations"),
+    )
 
 
 @dataclass(frozen=True)
@@ -167,14 +183,13 @@ def train_config(
     config: TrainConfig,
     paths: Paths,
     progress: Callable[[str], None] = lambda message: None,
-    features: pd.DataFrame | None = None,
+    inputs: TrainingInputs | None = None,
 ) -> TrainResult:
-    """`features`: marts.track_features already read (a run of many configs reads it once)."""
+    """`inputs`: the warehouse tables already read (a run of many configs reads them once)."""
     from ml import tracking
 
-    if features is None:
-        features = warehouse.read_track_features(paths.warehouse)
-    dataset = warehouse.read_table(paths.warehouse, "audit.build_dataset").iloc[0]
+    inputs = inputs or read_training_inputs(paths.warehouse)
+    features, dataset = inputs.features, inputs.dataset
     X = feature_matrix(features, config.features)
     y = target_vector(features, config.task)
     fitted = fit_and_evaluate(config, X, y, progress)
@@ -247,7 +262,7 @@ def train_config(
         progress(f"{config.name}: drawing plots")
         plot_folder = write_run_plots(
             paths, run_id, config, predictions.assign(released_year=features["released_year"]),
-            importance,
+            importance, inputs.correlations,
         )  # fmt: skip
         tracking.log_artifacts(plot_folder, "plots")
     return TrainResult(run_id, config.name, config.task, fitted.metrics, version, is_champion)

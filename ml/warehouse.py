@@ -136,16 +136,10 @@ def read_table(path: Path, table: str) -> pd.DataFrame:
     """A whole table as a DataFrame (Arrow-backed fetch). `table` must be schema.name."""
     if not re.fullmatch(r"[a-z_]+\.[a-z_]+", table):
         raise ValueError(f"not a schema.table name: {table!r}")
+    if not has_table(path, table):
+        raise UserError(f"table {table} not found in {path} (run `python cli.py build` first)")
     schema, name = table.split(".")
-    with connect(path, read_only=True) as connection:
-        exists = connection.execute(
-            "select count(*) from information_schema.tables"
-            " where table_schema = ? and table_name = ?",
-            [schema, name],
-        ).fetchall()[0][0]
-        if not exists:
-            raise UserError(f"table {table} not found in {path} (run `python cli.py build` first)")
-        return connection.sql(f'select * from "{schema}"."{name}"').df()
+    return read_sql(path, f'select * from "{schema}"."{name}"')
 
 
 def read_sql(path: Path, sql: str, parameters: list | None = None) -> pd.DataFrame:

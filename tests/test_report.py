@@ -1,13 +1,16 @@
 """The HTML report: its tables from small frames, and `cli.py report` on a finished run."""
 
 import re
+import shutil
 from datetime import datetime
 
 import pandas as pd
 
 import pipeline_checks as check
 from conftest import run_cli
-from ml.report import experiment_table, latest_runs
+from ml.report import experiment_table, latest_runs, run_images
+from ml.settings import Paths
+from ml.warehouse import read_table
 
 
 def runs() -> pd.DataFrame:
@@ -82,3 +85,21 @@ def test_training_saves_each_runs_plots_beside_the_warehouse_and_in_mlflow(sampl
         logged = list((sample_run.mlflow_dir / "mlartifacts").glob(
             f"**/{run_ids[config]}/artifacts/plots/*.png"))  # fmt: skip
         assert {path.stem for path in logged} == stems
+
+
+def test_report_uses_the_saved_plots_and_draws_them_when_they_are_gone(sample_run, tmp_path):
+    run = pd.Series(dict(zip(("run_id", "config_name", "task"), check.query(
+        sample_run,
+        "select run_id, config_name, task from ml.runs where config_name = 'full_regression'",
+    )[0], strict=True)))  # fmt: skip
+    correlations = read_table(sample_run.warehouse, "marts.feature_correlations")
+    saved = sample_run.warehouse.parent / "reports" / run["run_id"]
+    with_saved = run_images(Paths(sample_run.warehouse, sample_run.mlflow_dir), run, correlations)
+    assert list(with_saved) == ["predicted_vs_actual", "residuals_by_year", "importance"]
+    assert with_saved["importance"] == (saved / "importance.png").read_bytes()
+
+    copy = tmp_path / "copy.duckdb"  # a warehouse with no reports/ folder beside it
+    shutil.copy(sample_run.warehouse, copy)
+    drawn = run_images(Paths(copy, sample_run.mlflow_dir), run, correlations)
+    assert list(drawn) == list(with_saved)
+    assert all(png.startswith(b"\x89PNG") for png in drawn.values())
