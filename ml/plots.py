@@ -177,11 +177,19 @@ def _floats(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values).astype("float64").to_numpy()
 
 
-# Every figure a run can have, by file stem, in the order they are shown.
-FIGURE_STEMS = (
-    "correlations", "predicted_vs_actual", "residuals_by_year",
-    "roc", "precision_recall", "calibration", "importance",
-)  # fmt: skip
+# The figures drawn from a run's predictions, by file stem, per task (run_figures adds the
+# correlations and, when the run measured it, the importance).
+TASK_FIGURES = {
+    "regression": {
+        "predicted_vs_actual": predicted_vs_actual_figure,
+        "residuals_by_year": residuals_by_year_figure,
+    },
+    "classification": {
+        "roc": roc_figure,
+        "precision_recall": precision_recall_figure,
+        "calibration": calibration_figure,
+    },
+}
 
 
 def run_figures(
@@ -194,13 +202,8 @@ def run_figures(
     """All figures of one run, by file stem. `predictions` holds the run's ml.predictions rows
     plus `released_year`."""
     figures = {"correlations": correlation_figure(correlations)}
-    if task == "regression":
-        figures["predicted_vs_actual"] = predicted_vs_actual_figure(predictions, run_label)
-        figures["residuals_by_year"] = residuals_by_year_figure(predictions, run_label)
-    else:
-        figures["roc"] = roc_figure(predictions, run_label)
-        figures["precision_recall"] = precision_recall_figure(predictions, run_label)
-        figures["calibration"] = calibration_figure(predictions, run_label)
+    for stem, draw in TASK_FIGURES[task].items():
+        figures[stem] = draw(predictions, run_label)
     if importance is not None and len(importance):
         figures["importance"] = importance_figure(importance, run_label, task)
     return figures

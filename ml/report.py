@@ -138,9 +138,10 @@ def run_images(paths: Paths, run: pd.Series, correlations: pd.DataFrame) -> dict
     from ml import plots
 
     saved = paths.reports_dir / str(run["run_id"])
-    if saved.is_dir() and any(saved.glob("*.png")):
-        stems = [stem for stem in plots.FIGURE_STEMS[1:] if (saved / f"{stem}.png").exists()]
-        return {stem: (saved / f"{stem}.png").read_bytes() for stem in stems}
+    task_stems = list(plots.TASK_FIGURES[run["task"]])
+    if all((saved / f"{stem}.png").exists() for stem in task_stems):
+        files = [saved / f"{stem}.png" for stem in [*task_stems, "importance"]]
+        return {file.stem: file.read_bytes() for file in files if file.exists()}
     predictions = warehouse.read_sql(paths.warehouse, RUN_PREDICTIONS_SQL, [run["run_id"]])
     importance = warehouse.read_sql(
         paths.warehouse, "select * from ml.feature_importance where run_id = ?", [run["run_id"]]
