@@ -296,8 +296,7 @@ def models(warehouse: Path | None) -> None:
     from ml import tracking
     from ml.settings import resolve_paths
 
-    tracking.configure(resolve_paths(warehouse))
-    versions = tracking.list_model_versions()
+    versions = tracking.list_model_versions(resolve_paths(warehouse))
     if versions.empty:
         raise UserError("no registered models yet (run `python cli.py train --all`)")
     click.echo(versions.to_string(index=False))

@@ -60,6 +60,8 @@ class ReportData:
 
 
 def load_report_data(paths: Paths) -> ReportData:
+    from ml import tracking  # imports MLflow (~3 s), so only when a report is written
+
     path = paths.warehouse
     dataset = warehouse.read_table(path, "audit.build_dataset").iloc[0]
     reject_reasons = warehouse.read_sql(path, REJECT_REASONS_SQL)
@@ -71,22 +73,12 @@ def load_report_data(paths: Paths) -> ReportData:
         runs, metrics = pd.DataFrame(columns=warehouse.RUN_COLUMNS), pd.DataFrame()
     return ReportData(
         dataset, reject_reasons, correlations, runs, metrics,
-        champion_run_ids(model_versions(paths)),
+        champion_run_ids(tracking.list_model_versions(paths)),
     )  # fmt: skip
 
 
-def model_versions(paths: Paths) -> pd.DataFrame:
-    """Registered model versions with their champion flag; empty when no MLflow store exists."""
-    if not (paths.mlflow_dir / "mlflow.db").is_file():
-        return pd.DataFrame()
-    from ml import tracking
-
-    tracking.configure(paths)
-    return tracking.list_model_versions()
-
-
 def champion_run_ids(versions: pd.DataFrame) -> frozenset[str]:
-    """Run ids of the current champions among `versions` (from model_versions)."""
+    """Run ids of the current champions among `versions` (tracking.list_model_versions)."""
     if versions.empty:
         return frozenset()
     return frozenset(versions.loc[versions["is_champion"], "run_id"])

@@ -207,8 +207,12 @@ def load_champion(task: str):
     return model, {**champion.tags, "model_version": str(champion.version)}
 
 
-def list_model_versions() -> pd.DataFrame:
-    """Every registered version of both models, with score, dataset and champion flag."""
+def list_model_versions(paths: Paths) -> pd.DataFrame:
+    """Every registered version of both models, with score, dataset and champion flag; empty
+    when no MLflow store exists yet (none is created by asking)."""
+    if not (paths.mlflow_dir / "mlflow.db").is_file():
+        return pd.DataFrame()
+    configure(paths)
     client = MlflowClient()
     rows = []
     for task, model_name in MODEL_NAMES.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ml import report, warehouse
+from ml import warehouse
 from ml.settings import Paths, resolve_paths
 
 TTL_SECONDS = 30
@@ -37,4 +37,6 @@ def has_runs() -> bool:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def model_versions() -> pd.DataFrame:
     """Registered versions with their champion flag; empty before the first training."""
-    return report.model_versions(paths())
+    from ml import tracking
+
+    return tracking.list_model_versions(paths())
