@@ -113,7 +113,9 @@ def stage_train(warehouse_path: Path, config_name: str) -> tuple[float, int, str
 def stage_write_back(warehouse_path: Path) -> tuple[float, int, str]:
     from ml import warehouse
 
-    features = warehouse.read_track_features(warehouse_path)
+    features = warehouse.read_sql(
+        warehouse_path, "select track_id, log_streams from marts.track_features"
+    )
     predictions = _prediction_rows(features["track_id"], features["log_streams"].to_numpy(float))
     started = time.perf_counter()
     warehouse.append_rows(warehouse_path, "ml.predictions", predictions)
@@ -124,7 +126,7 @@ def stage_write_back(warehouse_path: Path) -> tuple[float, int, str]:
 def stage_write_method(scratch: Path, method: str, rows: int) -> tuple[float, int, str]:
     from ml import warehouse
 
-    ids = pd.Series([f"{number:032x}" for number in range(rows)])
+    ids = pd.Series(np.random.default_rng(0).integers(0, 2**60, rows))  # like hashed track ids
     predictions = _prediction_rows(ids, np.full(rows, 18.0))
     path = scratch / f"write-{method}.duckdb"
     started = time.perf_counter()

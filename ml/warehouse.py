@@ -61,7 +61,7 @@ create table if not exists ml.predictions (
     run_id varchar not null,
     config_name varchar not null,
     task varchar not null,
-    track_id varchar not null,
+    track_id bigint not null,
     is_out_of_fold boolean not null,
     predicted_log_streams double,
     actual_log_streams double,
@@ -80,6 +80,25 @@ create table if not exists ml.feature_importance (
     primary key (run_id, feature)
 );
 """
+
+TEXT_TRACK_ID_SQL = """
+select count(*) from information_schema.columns
+where table_schema = 'ml' and table_name = 'predictions' and column_name = 'track_id'
+    and data_type = 'VARCHAR'
+"""
+
+
+def create_ml_schema(connection) -> None:
+    """Create the `ml` tables if missing, and bring older warehouses' tables up to date."""
+    connection.execute(ML_SCHEMA_DDL)
+    if connection.execute(TEXT_TRACK_ID_SQL).fetchone()[0]:
+        # Track ids used to be the md5's 32 hex digits; the number is its first 15 digits,
+        # so older predictions still point at their tracks.
+        connection.execute(
+            "alter table ml.predictions alter track_id type bigint "
+            "using ('0x' || left(track_id, 15))::bigint"
+        )
+
 
 RUN_COLUMNS = [
     "run_id", "config_name", "task", "feature_set", "model_type", "dataset_name",
@@ -180,7 +199,7 @@ def write_run(
     if predictions.duplicated(["run_id", "track_id"]).any():
         raise ValueError("predictions hold a (run_id, track_id) pair more than once")
     with connect(path, read_only=False) as connection:
-        connection.execute(ML_SCHEMA_DDL)
+        create_ml_schema(connection)
         connection.execute("begin transaction")
         try:
             for table, frame, columns in (
@@ -227,7 +246,7 @@ def append_rows(path: Path, table: str, frame: pd.DataFrame, method: str = "arro
     pipeline's way); `executemany` sends row by row, kept only for the benchmark's comparison."""
     columns = ", ".join(frame.columns)
     with connect(path, read_only=False) as connection:
-        connection.execute(ML_SCHEMA_DDL)
+        create_ml_schema(connection)
         connection.execute("begin transaction")
         if method == "arrow":
             _insert_frame(connection, table, frame)

@@ -88,7 +88,7 @@ def assert_correlations_match_scipy(run: PipelineRun) -> None:
         select column_name from information_schema.columns
         where table_schema = 'marts' and table_name = 'track_features'
           and data_type in ('BIGINT', 'DOUBLE')
-          and column_name not in ('streams', 'log_streams')
+          and column_name not in ('track_id', 'streams', 'log_streams')
     """)  # fmt: skip
     correlations = {row[0]: row[1:] for row in query(
         run, "select feature, n, pearson_r, spearman_rho from marts.feature_correlations"

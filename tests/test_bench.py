@@ -31,7 +31,7 @@ def test_a_failing_stage_raises_in_the_parent(tmp_path):
 def test_arrow_and_executemany_write_the_same_rows(tmp_path):
     frame = pd.DataFrame({
         "run_id": "r", "config_name": "c", "task": "regression",
-        "track_id": [f"t{number}" for number in range(50)], "is_out_of_fold": True,
+        "track_id": range(50), "is_out_of_fold": True,
         "predicted_log_streams": np.linspace(10, 20, 50), "actual_log_streams": 15.0,
         "predicted_streams": np.nan, "predicted_probability": np.nan,
         "predicted_label": pd.array([True, None] * 25, dtype="boolean"),

@@ -14,7 +14,7 @@ from ml import warehouse
 from ml.errors import UserError
 
 
-def run_frames(run_id: str, tracks: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def run_frames(run_id: str, tracks: list) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     run = pd.DataFrame([{
         "run_id": run_id, "config_name": "c", "task": "regression", "feature_set": "audio",
         "model_type": "ridge", "dataset_name": "d.csv", "dataset_sha256": "0" * 64,
@@ -38,8 +38,8 @@ def count(path, table: str) -> int:
 
 def test_runs_append_and_never_touch_older_ones(tmp_path):
     path = tmp_path / "w.duckdb"
-    warehouse.write_run(path, *run_frames("run-1", ["a", "b", "c"]))
-    warehouse.write_run(path, *run_frames("run-2", ["a", "b"]))
+    warehouse.write_run(path, *run_frames("run-1", [1, 2, 3]))
+    warehouse.write_run(path, *run_frames("run-2", [1, 2]))
     assert count(path, "ml.runs") == 2
     assert count(path, "ml.run_metrics") == 4
     assert count(path, "ml.predictions") == 5
@@ -47,8 +47,8 @@ def test_runs_append_and_never_touch_older_ones(tmp_path):
 
 def test_a_failing_write_leaves_no_part_of_the_run(tmp_path):
     path = tmp_path / "w.duckdb"
-    warehouse.write_run(path, *run_frames("run-1", ["a"]))
-    run, metrics, predictions = run_frames("run-2", ["a", None])  # not-null fails last
+    warehouse.write_run(path, *run_frames("run-1", [1]))
+    run, metrics, predictions = run_frames("run-2", [1, None])  # not-null fails last
     with pytest.raises(duckdb.Error):
         warehouse.write_run(path, run, metrics, predictions)
     assert count(path, "ml.runs") == 1
@@ -59,13 +59,30 @@ def test_a_failing_write_leaves_no_part_of_the_run(tmp_path):
 def test_a_run_with_a_track_twice_is_refused_before_writing(tmp_path):
     path = tmp_path / "w.duckdb"
     with pytest.raises(ValueError, match="more than once"):
-        warehouse.write_run(path, *run_frames("run-1", ["a", "a"]))
+        warehouse.write_run(path, *run_frames("run-1", [1, 1]))
     assert not path.exists()
+
+
+def test_text_track_ids_of_an_older_warehouse_become_the_numbers_marts_tracks_uses(tmp_path):
+    path = tmp_path / "w.duckdb"
+    identity = "lower('Flowers') || chr(31) || lower('Miley Cyrus')"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(warehouse.ML_SCHEMA_DDL.replace("track_id bigint", "track_id varchar"))
+        _, _, predictions = run_frames("old-run", [0])
+        predictions["track_id"] = connection.execute(f"select md5({identity})").fetchone()[0]
+        connection.execute("insert into ml.predictions select * from predictions")
+        track_id_in_tracks = connection.execute(
+            f"select ('0x' || left(md5({identity}), 15))::bigint"
+        ).fetchone()[0]
+    warehouse.write_run(path, *run_frames("new-run", [track_id_in_tracks]))
+    ids = warehouse.run_query(path, "select run_id, track_id from ml.predictions order by run_id")
+    assert ids["track_id"].tolist() == [track_id_in_tracks, track_id_in_tracks]
+    assert ids["track_id"].dtype == "int64"
 
 
 def test_sql_is_read_only(tmp_path):
     path = tmp_path / "w.duckdb"
-    warehouse.write_run(path, *run_frames("run-1", ["a"]))
+    warehouse.write_run(path, *run_frames("run-1", [1]))
     with pytest.raises(UserError, match="query failed: .*read-only"):
         warehouse.run_query(path, "delete from ml.runs")
     assert count(path, "ml.runs") == 1
@@ -75,7 +92,7 @@ def test_missing_table_and_missing_warehouse_are_clear(tmp_path):
     with pytest.raises(UserError, match="warehouse not found"):
         warehouse.read_track_features(tmp_path / "none.duckdb")
     path = tmp_path / "w.duckdb"
-    warehouse.write_run(path, *run_frames("run-1", ["a"]))
+    warehouse.write_run(path, *run_frames("run-1", [1]))
     with pytest.raises(UserError, match="table marts.track_features not found"):
         warehouse.read_track_features(path)
 
@@ -96,7 +113,7 @@ def test_a_locked_warehouse_is_reported_after_a_bounded_wait(tmp_path):
 
 def test_a_write_killed_midway_leaves_no_trace_of_its_run(tmp_path):
     path = tmp_path / "w.duckdb"
-    warehouse.write_run(path, *run_frames("kept", ["a", "b"]))
+    warehouse.write_run(path, *run_frames("kept", [1, 2]))
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})

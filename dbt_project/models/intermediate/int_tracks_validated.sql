@@ -26,13 +26,13 @@ checked as materialized (
             {{ validation_check('missing_value', 'track_name', 'null', 'track_name is null') }}
             {{ validation_check('missing_value', 'artist_names', 'null', 'artist_names is null') }}
             {%- for required in ['artist_count', 'released_year', 'released_month', 'released_day', 'in_spotify_playlists'] %}
-            {{ validation_check('missing_value', required, 'null', required ~ '_text is null') }}
+            {{ validation_check('missing_value', required, 'null', required ~ ' is null and ' ~ required ~ '_text is null') }}
             {%- endfor %}
             {%- if not scoring %}
-            {{ validation_check('missing_value', 'streams', 'null', 'streams_text is null') }}
+            {{ validation_check('missing_value', 'streams', 'null', 'streams is null and streams_text is null') }}
             {%- endif %}
             {%- for clean_name in numeric_columns.values() %}
-            {{ validation_check('unparseable_number', clean_name, clean_name ~ '_text', clean_name ~ '_text is not null and ' ~ clean_name ~ ' is null') }}
+            {{ validation_check('unparseable_number', clean_name, clean_name ~ '_text', clean_name ~ '_text is not null') }}
             {%- endfor %}
             {%- for percentage in spotify_percentage_columns() %}
             {{ validation_check('out_of_range', percentage, percentage, percentage ~ ' not between 0 and 100') }}

@@ -32,8 +32,9 @@
 
 with
 
-track_features as (
+track_features as not materialized (
 
+    -- not materialized: each CTE below reads the few columns it needs (no wide copy)
     select * from {{ ref('track_features') }}
     where log_streams is not null
 
