@@ -35,6 +35,7 @@ def build_warehouse(
             result = _build_copy(
                 warehouse_path, building, dataset, raw_format.encoding, on_line, parallel=False
             )
+        warehouse.upgrade_ml_tables(building)
     except BaseException:
         _remove_build_files(building)
         raise

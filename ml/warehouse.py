@@ -91,6 +91,17 @@ where table_schema = 'ml' and table_name = 'predictions' and column_name = 'trac
 def create_ml_schema(connection) -> None:
     """Create the `ml` tables if missing, and bring older warehouses' tables up to date."""
     connection.execute(ML_SCHEMA_DDL)
+    _convert_text_track_ids(connection)
+
+
+def upgrade_ml_tables(path: Path) -> None:
+    """Bring an older warehouse's `ml` tables up to date, if it has any (run after each build,
+    so the report and the app can join predictions to the rebuilt marts at once)."""
+    with connect(path, read_only=False) as connection:
+        _convert_text_track_ids(connection)
+
+
+def _convert_text_track_ids(connection) -> None:
     if connection.execute(TEXT_TRACK_ID_SQL).fetchone()[0]:
         # Track ids used to be the md5's 32 hex digits; the number is its first 15 digits,
         # so older predictions still point at their tracks.

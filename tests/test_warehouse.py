@@ -63,21 +63,39 @@ def test_a_run_with_a_track_twice_is_refused_before_writing(tmp_path):
     assert not path.exists()
 
 
-def test_text_track_ids_of_an_older_warehouse_become_the_numbers_marts_tracks_uses(tmp_path):
-    path = tmp_path / "w.duckdb"
+def warehouse_with_a_text_track_id(path: Path) -> int:
+    """A warehouse whose ml.predictions predates numeric track ids (one row, the md5 as text);
+    returns the number marts.tracks now gives that track."""
     identity = "lower('Flowers') || chr(31) || lower('Miley Cyrus')"
     with duckdb.connect(str(path)) as connection:
         connection.execute(warehouse.ML_SCHEMA_DDL.replace("track_id bigint", "track_id varchar"))
         _, _, predictions = run_frames("old-run", [0])
         predictions["track_id"] = connection.execute(f"select md5({identity})").fetchone()[0]
         connection.execute("insert into ml.predictions select * from predictions")
-        track_id_in_tracks = connection.execute(
-            f"select ('0x' || left(md5({identity}), 15))::bigint"
-        ).fetchone()[0]
+        number = connection.execute(f"select ('0x' || left(md5({identity}), 15))::bigint")
+        return number.fetchone()[0]
+
+
+def test_text_track_ids_of_an_older_warehouse_become_the_numbers_marts_tracks_uses(tmp_path):
+    path = tmp_path / "w.duckdb"
+    track_id_in_tracks = warehouse_with_a_text_track_id(path)
     warehouse.write_run(path, *run_frames("new-run", [track_id_in_tracks]))
     ids = warehouse.run_query(path, "select run_id, track_id from ml.predictions order by run_id")
     assert ids["track_id"].tolist() == [track_id_in_tracks, track_id_in_tracks]
     assert ids["track_id"].dtype == "int64"
+
+
+def test_upgrading_after_a_build_converts_text_track_ids_and_leaves_new_warehouses_alone(tmp_path):
+    old = tmp_path / "old.duckdb"
+    track_id_in_tracks = warehouse_with_a_text_track_id(old)
+    warehouse.upgrade_ml_tables(old)
+    assert warehouse.run_query(old, "select track_id from ml.predictions")["track_id"].tolist() == [
+        track_id_in_tracks
+    ]
+    fresh = tmp_path / "fresh.duckdb"
+    duckdb.connect(str(fresh)).close()
+    warehouse.upgrade_ml_tables(fresh)
+    assert not warehouse.has_table(fresh, "ml.predictions")
 
 
 def test_sql_is_read_only(tmp_path):
