@@ -1,8 +1,8 @@
 {#- Pearson's r and Spearman's rho of every numeric feature with log_streams, pairwise complete.
     Spearman's rho is Pearson's r on average ranks. Built to scale without sorting whole rows:
     ranks come per distinct value (macros/average_ranks.sql) and are joined back, then one
-    pass aggregates every feature; log_streams is ranked once over all rows, and again among
-    the rows where a feature with missing values is present. -#}
+    pass aggregates every feature. log_streams is grouped and ranked once: the same pass ranks
+    it over all rows and over the rows where each feature with missing values is present. -#}
 {%- set not_features = ['track_id', 'musical_key', 'mode', 'streams', 'log_streams', 'is_top_decile'] -%}
 {%- set features = [] -%}
 {%- set features_with_nulls = [] -%}
@@ -40,12 +40,8 @@ track_features as not materialized (
 
 ),
 
-{{ average_ranks('log_streams_ranks', 'log_streams') }},
+{{ average_ranks('log_streams_ranks', 'log_streams', where_present=features_with_nulls) }},
 
-{% for feature in features_with_nulls -%}
-{{ average_ranks('log_streams_ranks_where_' ~ feature, 'log_streams', feature ~ ' is not null') }},
-
-{% endfor -%}
 {% for feature in features -%}
 {{ average_ranks(feature ~ '_ranks', feature ~ '::double') }},
 
@@ -58,7 +54,10 @@ ranked as (
         track_features.{{ feature }}::double as {{ feature }},
         {{ feature }}_ranks.average_rank as {{ feature }}__rank,
         {%- if feature in features_with_nulls %}
-        log_streams_ranks_where_{{ feature }}.average_rank as {{ feature }}__log_streams_rank,
+        case
+            when track_features.{{ feature }} is not null
+                then log_streams_ranks.average_rank_where_{{ feature }}
+        end as {{ feature }}__log_streams_rank,
         {%- else %}
         log_streams_ranks.average_rank as {{ feature }}__log_streams_rank,
         {%- endif %}
@@ -69,12 +68,6 @@ ranked as (
     {%- for feature in features %}
     left join {{ feature }}_ranks
         on track_features.{{ feature }}::double = {{ feature }}_ranks.ranked_value
-    {%- if feature in features_with_nulls %}
-    left join log_streams_ranks_where_{{ feature }}
-        on
-            track_features.log_streams = log_streams_ranks_where_{{ feature }}.ranked_value
-            and track_features.{{ feature }} is not null
-    {%- endif %}
     {%- endfor %}
 
 ),
