@@ -103,8 +103,8 @@ def upgrade_ml_tables(path: Path) -> None:
 
 def _convert_text_track_ids(connection) -> None:
     if connection.execute(TEXT_TRACK_ID_SQL).fetchone()[0]:
-        # Track ids used to be the md5's 32 hex digits; the number is its first 15 digits,
-        # so older predictions still point at their tracks.
+        # Track ids used to be the md5's 32 hex digits; the number is its first 15 digits
+        # (dbt_project/models/marts/tracks.sql), so older predictions still point at their tracks.
         connection.execute(
             "alter table ml.predictions alter track_id type bigint "
             "using ('0x' || left(track_id, 15))::bigint"

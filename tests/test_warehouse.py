@@ -65,7 +65,8 @@ def test_a_run_with_a_track_twice_is_refused_before_writing(tmp_path):
 
 def warehouse_with_a_text_track_id(path: Path) -> int:
     """A warehouse whose ml.predictions predates numeric track ids (one row, the md5 as text);
-    returns the number marts.tracks now gives that track."""
+    returns the number marts.tracks now gives that track (the formula of models/marts/tracks.sql
+    and macros/track_identity.sql, spelled out here as the specification)."""
     identity = "lower('Flowers') || chr(31) || lower('Miley Cyrus')"
     with duckdb.connect(str(path)) as connection:
         connection.execute(warehouse.ML_SCHEMA_DDL.replace("track_id bigint", "track_id varchar"))

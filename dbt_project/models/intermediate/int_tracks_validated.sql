@@ -20,7 +20,7 @@ checked as materialized (
     select
         raw_row_number,
         streams,
-        md5_number(lower(track_name) || chr(31) || lower(artist_names)) as track_key,
+        md5_number({{ track_identity() }}) as track_key,
         -- noqa: disable=LT02
         case
             {{ validation_check('missing_value', 'track_name', 'null', 'track_name is null') }}
@@ -72,18 +72,33 @@ checked as materialized (
 
 ),
 
-duplicated_tracks as (
+repeated_tracks as (
 
-    -- Among rows that pass every rule, one per (track, artists): counts only grow over
-    -- time, so the copy with the most streams is the latest; ties keep the first row.
-    -- Grouping on a 128-bit hash of the key keeps this a cheap aggregate at any size.
-    select
-        track_key,
-        arg_max(raw_row_number, [coalesce(streams, -1), -raw_row_number]) as kept_raw_row_number
+    -- (track, artists) keys that occur more than once among rows that pass every rule.
+    -- Counting on a 128-bit hash of the key is a cheap aggregate at any size; the costlier
+    -- choice of the copy to keep (below) then runs over these few keys only.
+    select track_key
     from checked
     where first_failed_check is null
     group by track_key
     having count(*) > 1
+
+),
+
+duplicated_tracks as (
+
+    -- The copy to keep of each repeated track: counts only grow over time, so the copy
+    -- with the most streams is the latest; ties keep the first row.
+    select
+        checked.track_key,
+        arg_max(
+            checked.raw_row_number, [coalesce(checked.streams, -1), -checked.raw_row_number]
+        ) as kept_raw_row_number
+    from checked
+    semi join repeated_tracks
+        on checked.track_key = repeated_tracks.track_key
+    where checked.first_failed_check is null
+    group by checked.track_key
 
 ),
 
