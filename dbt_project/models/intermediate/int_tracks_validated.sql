@@ -72,14 +72,24 @@ checked as materialized (
 
 ),
 
+passing as (
+
+    select
+        raw_row_number,
+        streams,
+        track_key
+    from checked
+    where first_failed_check is null
+
+),
+
 repeated_tracks as (
 
     -- (track, artists) keys that occur more than once among rows that pass every rule.
     -- Counting on a 128-bit hash of the key is a cheap aggregate at any size; the costlier
     -- choice of the copy to keep (below) then runs over these few keys only.
     select track_key
-    from checked
-    where first_failed_check is null
+    from passing
     group by track_key
     having count(*) > 1
 
@@ -90,15 +100,14 @@ duplicated_tracks as (
     -- The copy to keep of each repeated track: counts only grow over time, so the copy
     -- with the most streams is the latest; ties keep the first row.
     select
-        checked.track_key,
+        passing.track_key,
         arg_max(
-            checked.raw_row_number, [coalesce(checked.streams, -1), -checked.raw_row_number]
+            passing.raw_row_number, [coalesce(passing.streams, -1), -passing.raw_row_number]
         ) as kept_raw_row_number
-    from checked
+    from passing
     semi join repeated_tracks
-        on checked.track_key = repeated_tracks.track_key
-    where checked.first_failed_check is null
-    group by checked.track_key
+        on passing.track_key = repeated_tracks.track_key
+    group by passing.track_key
 
 ),
 
