@@ -15,7 +15,7 @@ from ml.settings import CONFIGS_DIR
 
 TASKS = ("regression", "classification")
 TOP_LEVEL_KEYS = {"name", "description", "task", "feature_set", "features", "model", "cv"}
-MODEL_KEYS = {"type", "params"}
+MODEL_KEYS = {"type", "params", "search"}
 CV_KEYS = {
     "n_splits", "n_repeats", "seed", "n_permutations", "importance_repeats",
     "large_data_rows", "large_data_repeats", "max_train_rows", "max_importance_rows",
@@ -46,6 +46,8 @@ class TrainConfig:
     features: list[str]
     model_type: str
     model_params: dict[str, Any] = field(default_factory=dict)
+    # Candidate values per model parameter, searched by inner CV inside each outer fold.
+    search: dict[str, list[Any]] = field(default_factory=dict)
     cv: CVSettings = CVSettings()
     description: str = ""
 
@@ -106,6 +108,7 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
         make_estimator(task, model_type, params, seed=0)
     except (ValueError, TypeError) as error:
         raise UserError(f"{source}: {error}") from None
+    search = _parse_search(model.get("search"), task, model_type, params, source)
 
     cv_raw = raw.get("cv") or {}
     if not isinstance(cv_raw, dict):
@@ -129,9 +132,33 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
         features=features,
         model_type=model_type,
         model_params=params,
+        search=search,
         cv=cv,
         description=str(raw.get("description", "")),
     )
+
+
+def _parse_search(
+    raw: Any, task: str, model_type: str, params: dict[str, Any], source: str
+) -> dict[str, list[Any]]:
+    """`model.search`: {parameter: [candidate, ...]}; every candidate must be settable."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not raw:
+        raise UserError(f"{source}: 'model.search' must map parameter names to lists of values")
+    search = {}
+    for name, values in raw.items():
+        if not isinstance(values, list) or not values:
+            raise UserError(f"{source}: 'model.search.{name}' must be a non-empty list of values")
+        if name in params:
+            raise UserError(f"{source}: '{name}' is both a fixed parameter and searched")
+        for value in values:
+            try:
+                make_estimator(task, model_type, {**params, name: value}, seed=0)
+            except (ValueError, TypeError) as error:
+                raise UserError(f"{source}: model.search: {error}") from None
+        search[str(name)] = list(values)
+    return search
 
 
 GRID_KEYS = {"description", "grid", "cv"}

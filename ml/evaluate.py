@@ -37,8 +37,8 @@ from sklearn.pipeline import Pipeline
 
 from ml.importance import heldout_importance, summarize_importance
 from ml.scale import capped
+from ml.search import INNER_SPLITS, chosen_params, chosen_pipeline
 
-INNER_SPLITS = 3
 # The score that decides which model version is champion, per task.
 CHAMPION_METRIC = {"regression": "r2", "classification": "pr_auc"}
 
@@ -53,6 +53,8 @@ class CVResult:
     oof_prediction: np.ndarray
     n_splits: int
     importance: pd.DataFrame | None = None
+    # Per outer fold, the parameters a config's search chose ({} without a search).
+    fold_choices: tuple[dict, ...] = ()
 
 
 def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -89,7 +91,8 @@ def tuned_threshold(
     model: Pipeline, X: pd.DataFrame, y: np.ndarray, seed: int, single_split: bool = False
 ) -> float:
     """Threshold from inner out-of-fold probabilities on training rows only. With
-    `single_split` (large data), one inner split: fit on two thirds, tune on the rest."""
+    `single_split` (large data), one inner split: fit on two thirds, tune on the rest. For a
+    config with a search, `model` is the pipeline the search chose on these same rows."""
     if single_split:
         fit_rows, tune_rows = next(
             StratifiedShuffleSplit(n_splits=1, test_size=1 / INNER_SPLITS, random_state=seed).split(
@@ -111,8 +114,9 @@ def _fit_and_score(model, X, y, train, test, task, seed, max_train_rows=None):
         return fitted, prediction, regression_scores(y[test], prediction)
     probability = fitted.predict_proba(X.iloc[test])[:, 1]
     threshold = tuned_threshold(
-        model, X.iloc[train], y[train], seed, single_split=max_train_rows is not None
-    )
+        chosen_pipeline(fitted), X.iloc[train], y[train], seed,
+        single_split=max_train_rows is not None,
+    )  # fmt: skip
     return fitted, probability, classification_scores(y[test], probability, threshold)
 
 
@@ -196,7 +200,7 @@ def cross_validate(
     baseline = reference_model(task)
     prediction_sum = np.zeros(len(X))
     prediction_count = np.zeros(len(X))
-    fold_scores, baseline_scores, importance_drops = [], [], []
+    fold_scores, baseline_scores, importance_drops, fold_choices = [], [], [], []
     for fold, (train, test) in enumerate(splitter.split(X, y)):
         fitted, prediction, scores = _fit_and_score(
             model, X, y, train, test, task, seed + fold, max_train_rows
@@ -213,6 +217,7 @@ def cross_validate(
         prediction_count[test] += 1
         fold_scores.append(scores)
         baseline_scores.append(reference_scores)
+        fold_choices.append(chosen_params(fitted))
         if on_fold is not None:
             on_fold(fold + 1, n_splits * n_repeats)
     return CVResult(
@@ -221,6 +226,7 @@ def cross_validate(
         oof_prediction=prediction_sum / prediction_count,
         n_splits=n_splits * n_repeats,
         importance=summarize_importance(pd.concat(importance_drops)) if importance_drops else None,
+        fold_choices=tuple(fold_choices),
     )
 
 

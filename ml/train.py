@@ -25,6 +25,7 @@ from ml.evaluate import (
 from ml.features import ID_COLUMN, TARGETS, feature_matrix, target_vector
 from ml.pipeline import make_pipeline_for
 from ml.scale import TrainingPlan, capped, plan_training
+from ml.search import chosen_params, chosen_pipeline, with_search
 from ml.settings import PROJECT_ROOT, Paths
 
 
@@ -118,6 +119,16 @@ def write_run_plots(
     return folder
 
 
+def search_record(config: TrainConfig, fitted: FittedConfig) -> dict:
+    """The grid, what the final fit chose, and how often each choice won an outer fold."""
+    fold_choices = pd.Series([repr(choice) for choice in fitted.cv_result.fold_choices])
+    return {
+        "grid": config.search,
+        "final_choice": fitted.chosen_params,
+        "outer_fold_choices": fold_choices.value_counts().to_dict(),
+    }
+
+
 @dataclass(frozen=True)
 class TrainingInputs:
     """What every config reads from the warehouse; a run of many configs reads it once."""
@@ -137,7 +148,8 @@ def read_training_inputs(warehouse_path: Path) -> TrainingInputs:
 
 @dataclass(frozen=True)
 class FittedConfig:
-    """What fit_and_evaluate learned: the plan it followed, CV scores, the final model."""
+    """What fit_and_evaluate learned: the plan it followed, CV scores, the final model (and
+    the parameters its search chose, if the config has one)."""
 
     plan: TrainingPlan
     model_params: dict
@@ -146,6 +158,7 @@ class FittedConfig:
     threshold: float | None
     final_rows: np.ndarray
     final_model: Pipeline
+    chosen_params: dict
 
 
 def fit_and_evaluate(
@@ -156,9 +169,10 @@ def fit_and_evaluate(
     cross-validate, test significance (audio runs), choose the threshold, fit the final model."""
     plan = plan_training(config.cv, len(X))
     model_params = plan.model_params(config.model_type, config.model_params)
-    model = make_pipeline_for(
+    pipeline = make_pipeline_for(
         config.task, config.model_type, model_params, config.features, config.cv.seed
     )
+    model = with_search(pipeline, config.task, config.search, config.cv.seed)
     result = cross_validate(
         model, X, y, config.task,
         n_splits=config.cv.n_splits, n_repeats=plan.n_repeats, seed=config.cv.seed,
@@ -175,8 +189,11 @@ def fit_and_evaluate(
     )
     final_rows = capped(np.arange(len(X)), plan.max_train_rows, config.cv.seed)
     progress(f"{config.name}: fitting the final model on {len(final_rows):,} rows")
-    final_model = model.fit(X.iloc[final_rows], y[final_rows])
-    return FittedConfig(plan, model_params, result, metrics, threshold, final_rows, final_model)
+    final_fit = model.fit(X.iloc[final_rows], y[final_rows])
+    return FittedConfig(
+        plan, model_params, result, metrics, threshold, final_rows,
+        chosen_pipeline(final_fit), chosen_params(final_fit),
+    )  # fmt: skip
 
 
 def train_config(
@@ -209,6 +226,8 @@ def train_config(
     with tracking.training_run(experiment_id, config.name, tags) as run_id:
         tracking.log_params({
             **{f"model.{key}": value for key, value in fitted.model_params.items()},
+            **{f"search.{key}": values for key, values in config.search.items()},
+            **{f"chosen.{key}": value for key, value in fitted.chosen_params.items()},
             "model_type": config.model_type,
             "feature_set": config.feature_set,
             "n_features": len(config.features),
@@ -229,6 +248,8 @@ def train_config(
         tracking.log_dict({"features": config.features}, "features.json")
         if importance is not None:
             tracking.log_dict(importance.to_dict(orient="records"), "importance.json")
+        if config.search:
+            tracking.log_dict(search_record(config, fitted), "search.json")
         score = float(fitted.metrics.set_index("metric").loc[CHAMPION_METRIC[config.task], "value"])
         version_tags = {
             **tags,

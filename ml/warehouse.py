@@ -162,14 +162,18 @@ def wait_until_free(path: Path) -> None:
             pass
 
 
-def read_table(path: Path, table: str) -> pd.DataFrame:
-    """A whole table as a DataFrame (Arrow-backed fetch). `table` must be schema.name."""
+def read_table(path: Path, table: str, order_by: str | None = None) -> pd.DataFrame:
+    """A whole table as a DataFrame (Arrow-backed fetch). `table` must be schema.name;
+    `order_by`, if given, one of its columns."""
     if not re.fullmatch(r"[a-z_]+\.[a-z_]+", table):
         raise ValueError(f"not a schema.table name: {table!r}")
+    if order_by is not None and not re.fullmatch(r"[a-z_]+", order_by):
+        raise ValueError(f"not a column name: {order_by!r}")
     if not has_table(path, table):
         raise UserError(f"table {table} not found in {path} (run `python cli.py build` first)")
     schema, name = table.split(".")
-    return read_sql(path, f'select * from "{schema}"."{name}"')
+    order = f' order by "{order_by}"' if order_by else ""
+    return read_sql(path, f'select * from "{schema}"."{name}"{order}')
 
 
 def read_sql(path: Path, sql: str, parameters: list | None = None) -> pd.DataFrame:
@@ -190,7 +194,9 @@ def has_table(path: Path, table: str) -> bool:
 
 
 def read_track_features(path: Path) -> pd.DataFrame:
-    frame = read_table(path, FEATURES_TABLE)
+    """The training rows in track_id order: the CV folds then depend on which songs the data
+    holds, not on the order a build happened to write them in."""
+    frame = read_table(path, FEATURES_TABLE, order_by="track_id")
     if frame.empty:
         raise UserError(f"{FEATURES_TABLE} in {path} has no rows: nothing to train on")
     return frame

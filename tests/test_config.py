@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,26 @@ def test_grid_file_expands_and_checks_its_keys(tmp_path: Path):
     path.write_text("grid:\n  feature_sets: [audio, loud]\n  regression: {ridge: {}}\n")
     with pytest.raises(UserError, match="unknown feature set 'loud'"):
         load_configs(path)
+
+
+def test_a_search_is_read_and_each_candidate_checked():
+    searched = minimal(model={"type": "random_forest", "search": {"max_depth": [3, None]}})
+    assert parse_config(searched, "t.yaml").search == {"max_depth": [3, None]}
+    assert parse_config(minimal(), "t.yaml").search == {}
+    for search, message in (
+        ({"max_dept": [3]}, "unknown parameter(s) for random_forest: max_dept"),
+        ({"max_depth": 3}, "'model.search.max_depth' must be a non-empty list of values"),
+        ({"max_depth": []}, "'model.search.max_depth' must be a non-empty list of values"),
+        ([3], "'model.search' must map parameter names to lists of values"),
+        ({"n_estimators": [10]}, "'n_estimators' is both a fixed parameter and searched"),
+    ):
+        model = {"type": "random_forest", "params": {"n_estimators": 5}, "search": search}
+        with pytest.raises(UserError, match=re.escape(message)):
+            parse_config(minimal(model=model), "t.yaml")
+
+
+def test_the_shipped_search_configs_search_the_full_boosting_models():
+    for task in ("regression", "classification"):
+        config = load_config(f"full_{task}_search")
+        assert config.feature_set == "full" and config.model_type == "hist_gradient_boosting"
+        assert config.search == {"learning_rate": [0.05, 0.1], "min_samples_leaf": [10, 20]}

@@ -154,3 +154,16 @@ def test_a_write_killed_midway_leaves_no_trace_of_its_run(tmp_path):
     assert runs == ["kept"]
     assert count(path, "ml.predictions") == 2
     assert count(path, "ml.run_metrics") == 2
+
+
+def test_training_rows_come_in_track_id_order_whatever_order_they_were_written_in(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create schema marts")
+        connection.execute(
+            "create table marts.track_features as"
+            " select * from (values (30, 'c'), (10, 'a'), (20, 'b')) as t(track_id, name)"
+        )
+    frame = warehouse.read_track_features(path)
+    assert frame["track_id"].tolist() == [10, 20, 30]
+    assert frame["name"].tolist() == ["a", "b", "c"]
