@@ -55,8 +55,9 @@ def run_cli(
 
 # On the real file the whole-pipeline test trains the seed's five, the two full configs and one
 # audio config of the grid (for the permutation test); on the sample, one config per kind.
-# The 24-config grid itself is unit-tested (test_config.py); all 31 configs with the full
-# protocol take ~22 min on the real file (README, Results).
+# The 24-config grid itself is unit-tested (test_config.py), the nested search in
+# test_search.py; all 33 configs with the full protocol take ~27 min on the real file (README,
+# Results).
 REAL_RUN_CONFIGS = (
     "baseline", "experiment_1", "experiment_2", "classifier", "classifier_gb",
     "full_regression", "full_classification", "regression_audio_ridge",
