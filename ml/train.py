@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -121,11 +122,11 @@ def write_run_plots(
 
 def search_record(config: TrainConfig, fitted: FittedConfig) -> dict:
     """The grid, what the final fit chose, and how often each choice won an outer fold."""
-    fold_choices = pd.Series([repr(choice) for choice in fitted.cv_result.fold_choices])
+    fold_choices = Counter(repr(choice) for choice in fitted.cv_result.fold_choices)
     return {
         "grid": config.search,
         "final_choice": fitted.chosen_params,
-        "outer_fold_choices": fold_choices.value_counts().to_dict(),
+        "outer_fold_choices": dict(fold_choices.most_common()),
     }
 
 

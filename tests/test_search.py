@@ -13,7 +13,7 @@ from ml.config import parse_config
 from ml.evaluate import cross_validate, make_splitter
 from ml.pipeline import make_pipeline_for
 from ml.search import chosen_params, chosen_pipeline, with_search
-from ml.train import fit_and_evaluate
+from ml.train import fit_and_evaluate, search_record
 
 
 class RowLogger(BaseEstimator, TransformerMixin):
@@ -94,3 +94,6 @@ def test_a_config_with_a_search_trains_logs_its_choice_and_keeps_a_plain_pipelin
     assert next(iter(fitted.chosen_params.values())) in grid
     assert isinstance(fitted.final_model, Pipeline)
     assert np.isfinite(fitted.metrics["value"]).all()
+    record = search_record(config, fitted)
+    assert record["grid"] == config.search and record["final_choice"] == fitted.chosen_params
+    assert sum(record["outer_fold_choices"].values()) == 3
