@@ -143,35 +143,27 @@ config_option = click.option(
 
 
 def _select_configs(
-    config_refs: tuple[str, ...], cv_repeats: int | None, permutations: int | None
+    config_refs: tuple[str, ...], every: bool, cv_repeats: int | None, permutations: int | None
 ) -> list:
-    """The configs named (all of them when none are), with the command-line overrides applied."""
+    """The configs named (with `every`, all of them; else the default run's), with the
+    command-line overrides applied."""
     from dataclasses import replace
 
-    from ml.config import all_configs, load_configs
+    from ml.config import all_configs, default_configs, load_configs
 
-    configs = [c for ref in config_refs for c in load_configs(ref)] or all_configs()
+    if config_refs and every:
+        raise UserError("give --config or --all, not both")
+    configs = [c for ref in config_refs for c in load_configs(ref)]
+    configs = configs or (all_configs() if every else default_configs())
     overrides = {"n_repeats": cv_repeats, "n_permutations": permutations}
     overrides = {key: value for key, value in overrides.items() if value is not None}
     return [replace(config, cv=replace(config.cv, **overrides)) for config in configs]
 
 
-def _train_configs(configs: list, paths, progress: Progress) -> list:
-    from ml.train import read_training_inputs, train_config
+def _train_configs(configs: list, paths, progress: Progress, clock=None) -> list:
+    from ml.train import train_configs
 
-    inputs = read_training_inputs(paths.warehouse)
-    results = []
-    for number, config in enumerate(configs, start=1):
-        progress.step(f"[{number}/{len(configs)}] training {config.name} ({config.task}, "
-                      f"{config.model_type}, {config.feature_set} features)")  # fmt: skip
-        result = train_config(config, paths, progress=progress.detail, inputs=inputs)
-        champion = ", champion" if result.is_champion else ""
-        progress.step(
-            f"{config.name}: CV {result.score_name} {result.score:.3f} "
-            f"(v{result.model_version}{champion})"
-        )
-        results.append(result)
-    return results
+    return train_configs(configs, paths, progress.step, clock)
 
 
 def _best_by_task(results: list) -> str:
@@ -204,7 +196,7 @@ def train(
     if not config_refs and not train_all:
         raise UserError("name at least one --config, or use --all "
                         f"(configs: {', '.join(config_names())})")  # fmt: skip
-    configs = _select_configs(config_refs, cv_repeats, permutations)
+    configs = _select_configs(config_refs, train_all, cv_repeats, permutations)
     paths = resolve_paths(warehouse)
     results = _train_configs(configs, paths, Progress())
     click.echo(f"trained {len(results)} config(s) into {paths.warehouse.name}; "
@@ -214,28 +206,63 @@ def train(
 @cli.command()
 @raw_option
 @config_option
+@click.option(
+    "--all", "train_all", is_flag=True,
+    help="Train every config in ml/configs/ (the whole results table), not the default eight.",
+)  # fmt: skip
 @cv_repeats_option
 @permutations_option
+@click.option(
+    "--profile", "profile_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Write where the time went (dbt build, each config's fits, logging, plots, "
+    "write-back; wall time against the floor) as Markdown to this file.",
+)  # fmt: skip
 @warehouse_option
 def run(
     raw: Path | None,
     config_refs: tuple[str, ...],
+    train_all: bool,
     cv_repeats: int | None,
     permutations: int | None,
+    profile_out: Path | None,
     warehouse: Path | None,
 ) -> None:
-    """Build the warehouse with dbt, then train every config (or those named)."""
-    configs = _select_configs(config_refs, cv_repeats, permutations)
+    """Build the warehouse with dbt, then train the default configs (or --all, or those named)."""
+    from ml.profile import Clock
+
+    configs = _select_configs(config_refs, train_all, cv_repeats, permutations)
     progress = Progress()
-    paths, dataset, _ = _build(raw, warehouse, progress)
+    clock = Clock()
+    with clock.measure("", "dbt build"):
+        paths, dataset, _ = _build(raw, warehouse, progress)
     counts = _row_counts(paths)
-    results = _train_configs(configs, paths, progress)
+    results = _train_configs(configs, paths, progress, clock)
+    if profile_out is not None:
+        from ml.bench import machine_description
+
+        profile_out.write_text(
+            clock.markdown(_profile_heading(dataset, configs, machine_description())),
+            encoding="utf-8",
+        )
     sample_note = " (SYNTHETIC SAMPLE)" if dataset.is_sample else ""
     click.echo(
         f"run complete on {dataset.name}{sample_note}: {counts['clean_rows']} clean + "
         f"{counts['rejected_rows']} rejected rows; {len(results)} configs trained; "
         f"{_best_by_task(results)}"
     )
+
+
+def _profile_heading(dataset, configs: list, machine: str) -> list[str]:
+    from datetime import date
+
+    from ml.train import git_commit
+
+    return [
+        f"# Where `cli.py run` spent its time ({len(configs)} configs)",
+        "",
+        f"Machine: {machine}. Date: {date.today()}. Commit: {(git_commit() or 'unknown')[:7]}. "
+        f"Data: {dataset.name} (sha256 {dataset.sha256[:12]}…).",
+    ]
 
 
 @cli.command()

@@ -38,6 +38,7 @@ from sklearn.pipeline import Pipeline
 from ml.importance import heldout_importance, summarize_importance
 from ml.scale import capped
 from ml.search import INNER_SPLITS, chosen_params, chosen_pipeline
+from ml.workers import JobPool, fresh_model, stage
 
 # The score that decides which model version is champion, per task.
 CHAMPION_METRIC = {"regression": "r2", "classification": "pr_auc"}
@@ -108,26 +109,59 @@ def tuned_threshold(
 
 def _fit_and_score(model, X, y, train, test, task, seed, max_train_rows=None):
     train = capped(train, max_train_rows, seed)
-    fitted = clone(model).fit(X.iloc[train], y[train])
+    fitted = fresh_model(model).fit(X.iloc[train], y[train])
     if task == "regression":
         prediction = fitted.predict(X.iloc[test])
         return fitted, prediction, regression_scores(y[test], prediction)
     probability = fitted.predict_proba(X.iloc[test])[:, 1]
-    threshold = tuned_threshold(
-        chosen_pipeline(fitted), X.iloc[train], y[train], seed,
-        single_split=max_train_rows is not None,
-    )  # fmt: skip
+    with stage("threshold"):
+        threshold = tuned_threshold(
+            chosen_pipeline(fitted), X.iloc[train], y[train], seed,
+            single_split=max_train_rows is not None,
+        )  # fmt: skip
     return fitted, probability, classification_scores(y[test], probability, threshold)
 
 
+@dataclass(frozen=True)
+class FoldOutcome:
+    """One outer fold: the model's test-fold predictions and scores, the reference model's
+    scores, the importance drops (first-repeat folds) and what a search chose."""
+
+    prediction: np.ndarray
+    scores: dict[str, float]
+    reference_scores: dict[str, float]
+    importance_drops: pd.DataFrame | None
+    choice: dict
+
+
+def evaluate_fold(
+    model, X, y, task, train, test, seed, max_train_rows, importance_repeats, max_importance_rows
+) -> FoldOutcome:
+    """A job: fit on `train`, score on `test`, score the reference model likewise and, with
+    `importance_repeats`, measure held-out permutation importance."""
+    fitted, prediction, scores = _fit_and_score(model, X, y, train, test, task, seed,
+                                                max_train_rows)  # fmt: skip
+    _, _, reference_scores = _fit_and_score(
+        reference_model(task), X, y, train, test, task, seed, max_train_rows
+    )
+    drops = None
+    if importance_repeats:
+        with stage("importance"):
+            scored = capped(test, max_importance_rows, seed)
+            drops = heldout_importance(
+                fitted, X.iloc[scored], y[scored], task, importance_repeats, seed
+            )
+    return FoldOutcome(prediction, scores, reference_scores, drops, chosen_params(fitted))
+
+
 def _mean_fold_score(model, X, y, splits, task, max_rows=None) -> float:
-    """Mean of the champion metric (R² / PR-AUC) over the given folds (each side of each fold
-    sampled down to `max_rows`)."""
+    """A job: mean of the champion metric (R² / PR-AUC) over the given folds (each side of
+    each fold sampled down to `max_rows`)."""
     scores = []
     for fold, (all_train, all_test) in enumerate(splits):
         train = capped(all_train, max_rows, fold)
         test = capped(all_test, max_rows, len(splits) + fold)
-        fitted = clone(model).fit(X.iloc[train], y[train])
+        fitted = fresh_model(model).fit(X.iloc[train], y[train])
         if task == "regression":
             scores.append(r2_score(y[test], fitted.predict(X.iloc[test])))
         else:
@@ -139,7 +173,7 @@ def _mean_fold_score(model, X, y, splits, task, max_rows=None) -> float:
 def permutation_test(
     model: Pipeline, X: pd.DataFrame, y: np.ndarray, task: str,
     n_splits: int, seed: int, n_permutations: int, on_permutation=None, max_rows=None,
-    max_folds=None,
+    max_folds=None, pool: JobPool | None = None, label: str = "",
 ) -> tuple[float, float]:  # fmt: skip
     """(observed score, p-value) of the CV score against the same folds on shuffled labels.
 
@@ -148,13 +182,18 @@ def permutation_test(
     on at most that many rows (the same rows for the observed and the shuffled labels); with
     `max_folds`, only the first folds are used (a valid test, with less power).
     """
+    pool = pool or JobPool()
     splits = list(make_splitter(task, n_splits, 1, seed).split(X, y))[:max_folds]
-    observed = _mean_fold_score(model, X, y, splits, task, max_rows)
     rng = np.random.default_rng(seed)
+    futures = [
+        pool.submit(label, "permutation test", _mean_fold_score, model, X, labels, splits, task,
+                    max_rows)
+        for labels in [y, *(rng.permutation(y) for _ in range(n_permutations))]
+    ]  # fmt: skip
+    observed = futures[0].result()
     at_least_as_good = 0
-    for number in range(1, n_permutations + 1):
-        shuffled = _mean_fold_score(model, X, rng.permutation(y), splits, task, max_rows)
-        at_least_as_good += shuffled >= observed
+    for number, future in enumerate(futures[1:], start=1):
+        at_least_as_good += future.result() >= observed
         if on_permutation is not None:
             on_permutation(number, n_permutations)
     return observed, (1 + at_least_as_good) / (1 + n_permutations)
@@ -185,6 +224,8 @@ def cross_validate(
     max_train_rows: int | None = None,
     max_importance_rows: int | None = None,
     importance_folds: int | None = None,
+    pool: JobPool | None = None,
+    label: str = "",
 ) -> CVResult:
     """Score `model` and the reference model on the same repeated K-fold splits.
 
@@ -196,37 +237,34 @@ def cross_validate(
     """
     if len(X) < n_splits * 2:
         raise ValueError(f"{len(X)} rows are too few for {n_splits}-fold cross-validation")
-    splitter = make_splitter(task, n_splits, n_repeats, seed)
-    baseline = reference_model(task)
+    pool = pool or JobPool()
+    splits = list(make_splitter(task, n_splits, n_repeats, seed).split(X, y))
+    futures = [
+        pool.submit(
+            label, "cross-validation", evaluate_fold, model, X, y, task, train, test, seed + fold,
+            max_train_rows, importance_repeats if fold < (importance_folds or n_splits) else 0,
+            max_importance_rows,
+        )
+        for fold, (train, test) in enumerate(splits)
+    ]  # fmt: skip
     prediction_sum = np.zeros(len(X))
     prediction_count = np.zeros(len(X))
-    fold_scores, baseline_scores, importance_drops, fold_choices = [], [], [], []
-    for fold, (train, test) in enumerate(splitter.split(X, y)):
-        fitted, prediction, scores = _fit_and_score(
-            model, X, y, train, test, task, seed + fold, max_train_rows
-        )
-        _, _, reference_scores = _fit_and_score(
-            baseline, X, y, train, test, task, seed + fold, max_train_rows
-        )
-        if importance_repeats and fold < (importance_folds or n_splits):
-            scored = capped(test, max_importance_rows, seed + fold)
-            importance_drops.append(heldout_importance(
-                fitted, X.iloc[scored], y[scored], task, importance_repeats, seed + fold
-            ))  # fmt: skip
-        prediction_sum[test] += prediction
+    outcomes = []
+    for fold, (future, (_, test)) in enumerate(zip(futures, splits, strict=True)):
+        outcome = future.result()
+        prediction_sum[test] += outcome.prediction
         prediction_count[test] += 1
-        fold_scores.append(scores)
-        baseline_scores.append(reference_scores)
-        fold_choices.append(chosen_params(fitted))
+        outcomes.append(outcome)
         if on_fold is not None:
-            on_fold(fold + 1, n_splits * n_repeats)
+            on_fold(fold + 1, len(splits))
+    importance_drops = [o.importance_drops for o in outcomes if o.importance_drops is not None]
     return CVResult(
-        fold_scores=pd.DataFrame(fold_scores),
-        baseline_fold_scores=pd.DataFrame(baseline_scores),
+        fold_scores=pd.DataFrame([outcome.scores for outcome in outcomes]),
+        baseline_fold_scores=pd.DataFrame([outcome.reference_scores for outcome in outcomes]),
         oof_prediction=prediction_sum / prediction_count,
         n_splits=n_splits * n_repeats,
         importance=summarize_importance(pd.concat(importance_drops)) if importance_drops else None,
-        fold_choices=tuple(fold_choices),
+        fold_choices=tuple(outcome.choice for outcome in outcomes),
     )
 
 

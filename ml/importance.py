@@ -5,21 +5,53 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.inspection import permutation_importance
+from sklearn.metrics import average_precision_score, r2_score
+from sklearn.utils import check_random_state
 
 SCORING = {"regression": "r2", "classification": "average_precision"}
+
+
+def _response(fitted, X: pd.DataFrame, task: str) -> np.ndarray:
+    """What scikit-learn's r2 / average_precision scorers score: predictions, or the decision
+    function where the model has one, else the positive class's probability."""
+    if task == "regression":
+        return fitted.predict(X)
+    if hasattr(fitted, "decision_function"):
+        return fitted.decision_function(X)
+    return fitted.predict_proba(X)[:, 1]
+
+
+def _score(y: np.ndarray, response: np.ndarray, task: str) -> float:
+    return r2_score(y, response) if task == "regression" else average_precision_score(y, response)
 
 
 def heldout_importance(
     fitted, X_test: pd.DataFrame, y_test: np.ndarray, task: str, n_repeats: int, seed: int
 ) -> pd.DataFrame:
-    """Long frame (feature, drop): one row per feature and shuffle."""
-    result = permutation_importance(
-        fitted, X_test, y_test, scoring=SCORING[task], n_repeats=n_repeats, random_state=seed
-    )
+    """Long frame (feature, drop): one row per feature and shuffle.
+
+    The same shuffles and scores as `sklearn.inspection.permutation_importance(fitted, X_test,
+    y_test, scoring=SCORING[task], n_repeats=n_repeats, random_state=seed)` (a test holds them
+    equal), but every shuffled copy is predicted in one call instead of one call per copy:
+    ~15x faster on a few hundred rows, where each call's fixed cost dominates.
+    """
+    # permutation_importance draws one seed from `seed`, and each column restarts from it.
+    column_seed = check_random_state(seed).randint(np.iinfo(np.int32).max + 1)
+    copies = []
+    for column in X_test.columns:
+        rng = check_random_state(column_seed)
+        order = np.arange(len(X_test))
+        values = X_test[column].to_numpy()
+        for _ in range(n_repeats):
+            rng.shuffle(order)
+            values = values[order]  # shuffles the already shuffled column, as scikit-learn does
+            copies.append(X_test.assign(**{column: values}))
+    response = _response(fitted, pd.concat(copies, ignore_index=True), task)
+    baseline = _score(y_test, _response(fitted, X_test, task), task)
+    drops = [baseline - _score(y_test, block, task) for block in np.split(response, len(copies))]
     return pd.DataFrame({
         "feature": np.repeat(X_test.columns.to_numpy(), n_repeats),
-        "drop": result.importances.ravel(),
+        "drop": drops,
     })  # fmt: skip
 
 

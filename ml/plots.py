@@ -178,7 +178,8 @@ def _floats(values: pd.Series) -> np.ndarray:
 
 
 # The figures drawn from a run's predictions, by file stem, per task (run_figures adds the
-# correlations and, when the run measured it, the importance).
+# importance when the run measured it). The correlations depend only on the build: the report
+# and the app draw them from marts.feature_correlations.
 TASK_FIGURES = {
     "regression": {
         "predicted_vs_actual": predicted_vs_actual_figure,
@@ -197,13 +198,10 @@ def run_figures(
     run_label: str,
     predictions: pd.DataFrame,
     importance: pd.DataFrame | None,
-    correlations: pd.DataFrame,
 ) -> dict[str, Figure]:
     """All figures of one run, by file stem. `predictions` holds the run's ml.predictions rows
     plus `released_year`."""
-    figures = {"correlations": correlation_figure(correlations)}
-    for stem, draw in TASK_FIGURES[task].items():
-        figures[stem] = draw(predictions, run_label)
+    figures = {stem: draw(predictions, run_label) for stem, draw in TASK_FIGURES[task].items()}
     if importance is not None and len(importance):
         figures["importance"] = importance_figure(importance, run_label, task)
     return figures

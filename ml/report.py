@@ -124,9 +124,9 @@ def latest_runs(runs: pd.DataFrame, dataset_sha256: str) -> pd.DataFrame:
     return current.sort_values("created_at").groupby("config_name").tail(1)
 
 
-def run_images(paths: Paths, run: pd.Series, correlations: pd.DataFrame) -> dict[str, bytes]:
-    """The run's figures, except correlations (drawn once, in the dataset section): the PNGs
-    training saved in reports/<run_id>/ when they are there, else drawn from the warehouse."""
+def run_images(paths: Paths, run: pd.Series) -> dict[str, bytes]:
+    """The run's figures: the PNGs training saved in reports/<run_id>/ when they are there,
+    else drawn from the warehouse."""
     from ml import plots
 
     saved = paths.reports_dir / str(run["run_id"])
@@ -138,10 +138,7 @@ def run_images(paths: Paths, run: pd.Series, correlations: pd.DataFrame) -> dict
     importance = warehouse.read_sql(
         paths.warehouse, "select * from ml.feature_importance where run_id = ?", [run["run_id"]]
     )
-    figures = plots.run_figures(
-        run["task"], run["config_name"], predictions, importance, correlations
-    )
-    figures.pop("correlations")
+    figures = plots.run_figures(run["task"], run["config_name"], predictions, importance)
     return {stem: plots.png_bytes(figure) for stem, figure in figures.items()}
 
 
@@ -216,7 +213,7 @@ def write_report(
     for number, run in enumerate(plotted.to_dict("records"), start=1):
         progress(f"plotting {run['config_name']} ({number}/{len(plotted)})")
         label = f"{run['config_name']} — {run['task']}, {run['model_type']}, {run['feature_set']}"
-        images[label] = run_images(paths, pd.Series(run), data.correlations)
+        images[label] = run_images(paths, pd.Series(run))
     target = (out_dir or paths.reports_dir) / REPORT_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_html(data, correlation_png, images), encoding="utf-8")

@@ -1,10 +1,11 @@
-"""Train one config end to end: read the mart, cross-validate, fit, track, write back."""
+"""Train configs end to end: read the mart, cross-validate, fit, track, write back."""
 
 from __future__ import annotations
 
 import subprocess
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +26,11 @@ from ml.evaluate import (
 )
 from ml.features import ID_COLUMN, TARGETS, feature_matrix, target_vector
 from ml.pipeline import make_pipeline_for
+from ml.profile import Clock
 from ml.scale import TrainingPlan, capped, plan_training
 from ml.search import chosen_params, chosen_pipeline, with_search
 from ml.settings import PROJECT_ROOT, Paths
+from ml.workers import JobPool, default_workers, fresh_model
 
 
 @dataclass(frozen=True)
@@ -90,14 +93,15 @@ def prediction_frame(
 
 
 def significance_rows(
-    model, X, y, config: TrainConfig, plan: TrainingPlan, progress
+    model, X, y, config: TrainConfig, plan: TrainingPlan, progress, pool: JobPool
 ) -> pd.DataFrame:
     """ml.run_metrics rows of the label-permutation test: is the audio-only score real?"""
     _, p_value = permutation_test(
         model, X, y, config.task,
         n_splits=config.cv.n_splits, seed=config.cv.seed, n_permutations=config.cv.n_permutations,
         on_permutation=lambda done, total: progress(f"{config.name}: permutation {done}/{total}"),
-        max_rows=plan.max_train_rows, max_folds=plan.permutation_folds,
+        max_rows=plan.max_train_rows, max_folds=plan.permutation_folds, pool=pool,
+        label=config.name,
     )  # fmt: skip
     folds = plan.permutation_folds or config.cv.n_splits
     return pd.DataFrame([
@@ -109,12 +113,12 @@ def significance_rows(
 
 def write_run_plots(
     paths: Paths, run_id: str, config: TrainConfig, predictions: pd.DataFrame,
-    importance: pd.DataFrame | None, correlations: pd.DataFrame,
+    importance: pd.DataFrame | None,
 ) -> Path:  # fmt: skip
     """The run's figures as PNG files in reports/<run_id>/; returns that folder."""
     from ml import plots
 
-    figures = plots.run_figures(config.task, config.name, predictions, importance, correlations)
+    figures = plots.run_figures(config.task, config.name, predictions, importance)
     folder = paths.reports_dir / run_id
     plots.save_figures(figures, folder)
     return folder
@@ -162,129 +166,185 @@ class FittedConfig:
     chosen_params: dict
 
 
+def fit_final(model, X: pd.DataFrame, y: np.ndarray):
+    """A job: the model fitted on the given rows."""
+    return fresh_model(model).fit(X, y)
+
+
 def fit_and_evaluate(
     config: TrainConfig, X: pd.DataFrame, y: np.ndarray,
-    progress: Callable[[str], None] = lambda message: None,
+    progress: Callable[[str], None] = lambda message: None, pool: JobPool | None = None,
 ) -> FittedConfig:  # fmt: skip
     """The training work of one config, nothing tracked or written: plan for the data size,
-    cross-validate, test significance (audio runs), choose the threshold, fit the final model."""
+    cross-validate, test significance (audio runs), choose the threshold, fit the final model.
+    The fits run as jobs of `pool` (in this process without one)."""
+    pool = pool or JobPool()
     plan = plan_training(config.cv, len(X))
     model_params = plan.model_params(config.model_type, config.model_params)
     pipeline = make_pipeline_for(
         config.task, config.model_type, model_params, config.features, config.cv.seed
     )
     model = with_search(pipeline, config.task, config.search, config.cv.seed)
-    result = cross_validate(
-        model, X, y, config.task,
-        n_splits=config.cv.n_splits, n_repeats=plan.n_repeats, seed=config.cv.seed,
-        importance_repeats=config.cv.importance_repeats,
-        on_fold=lambda done, total: progress(f"{config.name}: fold {done}/{total}"),
-        max_train_rows=plan.max_train_rows, max_importance_rows=plan.max_importance_rows,
-        importance_folds=plan.importance_folds,
-    )  # fmt: skip
-    metrics = summarize(result)
-    if config.feature_set == "audio" and config.cv.n_permutations > 0:
-        metrics = pd.concat([metrics, significance_rows(model, X, y, config, plan, progress)])
+    final_rows = capped(np.arange(len(X)), plan.max_train_rows, config.cv.seed)
+    final_fit = pool.submit(
+        config.name, "final fit", fit_final, model, X.iloc[final_rows], y[final_rows]
+    )
+    with ThreadPoolExecutor(1) as beside:
+        # The permutation test's jobs are queued now, beside the folds', not after them.
+        significance = (
+            beside.submit(significance_rows, model, X, y, config, plan, progress, pool)
+            if config.feature_set == "audio" and config.cv.n_permutations > 0
+            else None
+        )
+        result = cross_validate(
+            model, X, y, config.task,
+            n_splits=config.cv.n_splits, n_repeats=plan.n_repeats, seed=config.cv.seed,
+            importance_repeats=config.cv.importance_repeats,
+            on_fold=lambda done, total: progress(f"{config.name}: fold {done}/{total}"),
+            max_train_rows=plan.max_train_rows, max_importance_rows=plan.max_importance_rows,
+            importance_folds=plan.importance_folds, pool=pool, label=config.name,
+        )  # fmt: skip
+        metrics = summarize(result)
+        if significance is not None:
+            metrics = pd.concat([metrics, significance.result()])
     threshold = (
         best_f1_threshold(y, result.oof_prediction) if config.task == "classification" else None
     )
-    final_rows = capped(np.arange(len(X)), plan.max_train_rows, config.cv.seed)
-    progress(f"{config.name}: fitting the final model on {len(final_rows):,} rows")
-    final_fit = model.fit(X.iloc[final_rows], y[final_rows])
+    final_model = final_fit.result()
     return FittedConfig(
         plan, model_params, result, metrics, threshold, final_rows,
-        chosen_pipeline(final_fit), chosen_params(final_fit),
+        chosen_pipeline(final_model), chosen_params(final_model),
     )  # fmt: skip
 
 
-def train_config(
-    config: TrainConfig,
-    paths: Paths,
-    progress: Callable[[str], None] = lambda message: None,
-    inputs: TrainingInputs | None = None,
+def train_configs(
+    configs: list[TrainConfig], paths: Paths, progress: Callable[[str], None] = lambda m: None,
+    clock: Clock | None = None,
+) -> list[TrainResult]:  # fmt: skip
+    """Train every config: the fits of all of them run as jobs of one pool of single-threaded
+    worker processes (in this process above `large_data_rows`, where each fit is large), while
+    this process records each finished config in turn (MLflow, warehouse, plots)."""
+    clock = clock or Clock()
+    with clock.measure("", "read features"):
+        inputs = read_training_inputs(paths.warehouse)
+    n_rows = len(inputs.features)
+    is_small = not any(plan_training(config.cv, n_rows).is_scaled_down for config in configs)
+    workers = default_workers() if is_small else 1
+    with (
+        JobPool(workers) as pool,
+        ThreadPoolExecutor(len(configs) if pool.workers > 1 else 1) as submitting,
+    ):
+        clock.pool = pool
+        fits = {
+            submitting.submit(
+                fit_and_evaluate, config, feature_matrix(inputs.features, config.features),
+                target_vector(inputs.features, config.task), pool=pool,
+            ): position
+            for position, config in enumerate(configs)
+        }  # fmt: skip
+        results = {}
+        # Recorded as they finish, so that this process's share overlaps the workers' fits.
+        for number, fit in enumerate(as_completed(fits), start=1):
+            config = configs[fits[fit]]
+            result = record_run(config, fit.result(), paths, inputs, clock)
+            champion = ", champion" if result.is_champion else ""
+            progress(
+                f"[{number}/{len(configs)}] {config.name} ({config.model_type}, "
+                f"{config.feature_set} features): CV {result.score_name} {result.score:.3f} "
+                f"(v{result.model_version}{champion})"
+            )
+            results[fits[fit]] = result
+    return [results[position] for position in range(len(configs))]
+
+
+def record_run(
+    config: TrainConfig, fitted: FittedConfig, paths: Paths, inputs: TrainingInputs, clock: Clock
 ) -> TrainResult:
-    """`inputs`: the warehouse tables already read (a run of many configs reads them once)."""
+    """Record a trained config: MLflow run and registered model, the run's rows in `ml.*`
+    (one transaction), its plots."""
     from ml import tracking
 
-    inputs = inputs or read_training_inputs(paths.warehouse)
     features, dataset = inputs.features, inputs.dataset
-    X = feature_matrix(features, config.features)
-    y = target_vector(features, config.task)
-    fitted = fit_and_evaluate(config, X, y, progress)
     importance = fitted.cv_result.importance
-
-    experiment_id = tracking.configure(paths)
-    tags = {
-        "config_name": config.name,
-        "task": config.task,
-        "feature_set": config.feature_set,
-        "model_type": config.model_type,
-        "dataset_name": str(dataset["dataset_name"]),
-        "dataset_sha256": str(dataset["dataset_sha256"]),
-        "git_commit": git_commit() or "unknown",
-        "training_strategy": fitted.plan.describe(len(X)),
-    }
-    with tracking.training_run(experiment_id, config.name, tags) as run_id:
-        tracking.log_params({
-            **{f"model.{key}": value for key, value in fitted.model_params.items()},
-            **{f"search.{key}": values for key, values in config.search.items()},
-            **{f"chosen.{key}": value for key, value in fitted.chosen_params.items()},
-            "model_type": config.model_type,
+    with clock.measure(config.name, "MLflow logging"):
+        experiment_id = tracking.configure(paths)
+        commit = git_commit()
+        tags = {
+            "config_name": config.name,
+            "task": config.task,
             "feature_set": config.feature_set,
-            "n_features": len(config.features),
-            "target": TARGETS[config.task],
-            "cv.n_splits": config.cv.n_splits,
-            "cv.n_repeats": fitted.plan.n_repeats,
-            "cv.seed": config.cv.seed,
-            "cv.n_permutations": config.cv.n_permutations,
-            "cv.importance_repeats": config.cv.importance_repeats,
-            "n_rows": len(X),
-            "decision_threshold": fitted.threshold,
-            "scale.max_train_rows": fitted.plan.max_train_rows,
-            "scale.max_importance_rows": fitted.plan.max_importance_rows,
-            "final_model_rows": len(fitted.final_rows),
-        })  # fmt: skip
-
-        tracking.log_metrics(fitted.metrics)
-        tracking.log_dict({"features": config.features}, "features.json")
-        if importance is not None:
-            tracking.log_dict(importance.to_dict(orient="records"), "importance.json")
-        if config.search:
-            tracking.log_dict(search_record(config, fitted), "search.json")
-        score = float(fitted.metrics.set_index("metric").loc[CHAMPION_METRIC[config.task], "value"])
-        version_tags = {
-            **tags,
-            "run_id": run_id,
-            "cv_score": repr(score),
-            "decision_threshold": repr(fitted.threshold) if fitted.threshold is not None else "",
+            "model_type": config.model_type,
+            "dataset_name": str(dataset["dataset_name"]),
+            "dataset_sha256": str(dataset["dataset_sha256"]),
+            "git_commit": commit or "unknown",
+            "training_strategy": fitted.plan.describe(len(features)),
         }
-        progress(f"{config.name}: logging the model to MLflow")
-        version = tracking.log_model(fitted.final_model, config.task, X.head(5), version_tags)
-        is_champion = tracking.promote_if_better(
-            config.task, version, score, str(dataset["dataset_sha256"])
-        )
-        run_row = pd.DataFrame([{
-            "run_id": run_id,
-            **{key: tags[key] for key in ("config_name", "task", "feature_set", "model_type")},
-            "dataset_name": tags["dataset_name"],
-            "dataset_sha256": tags["dataset_sha256"],
-            "git_commit": git_commit(),
-            "n_rows": len(X),
-            "training_strategy": tags["training_strategy"],
-            "created_at": datetime.now(UTC).replace(tzinfo=None),
-        }])  # fmt: skip
-        metric_rows = fitted.metrics.assign(run_id=run_id)
-        predictions = prediction_frame(
-            run_id, config, features[ID_COLUMN], y, fitted.cv_result.oof_prediction,
-            fitted.threshold,
-        )  # fmt: skip
-        progress(f"{config.name}: writing {len(predictions)} predictions to ml.predictions")
-        importance_rows = importance.assign(run_id=run_id) if importance is not None else None
-        warehouse.write_run(paths.warehouse, run_row, metric_rows, predictions, importance_rows)
-        progress(f"{config.name}: drawing plots")
-        plot_folder = write_run_plots(
-            paths, run_id, config, predictions.assign(released_year=features["released_year"]),
-            importance, inputs.correlations,
-        )  # fmt: skip
-        tracking.log_artifacts(plot_folder, "plots")
+    with tracking.training_run(experiment_id, config.name, tags) as run_id:
+        with clock.measure(config.name, "MLflow logging"):
+            tracking.log_params({
+                **{f"model.{key}": value for key, value in fitted.model_params.items()},
+                **{f"search.{key}": values for key, values in config.search.items()},
+                **{f"chosen.{key}": value for key, value in fitted.chosen_params.items()},
+                "model_type": config.model_type,
+                "feature_set": config.feature_set,
+                "n_features": len(config.features),
+                "target": TARGETS[config.task],
+                "cv.n_splits": config.cv.n_splits,
+                "cv.n_repeats": fitted.plan.n_repeats,
+                "cv.seed": config.cv.seed,
+                "cv.n_permutations": config.cv.n_permutations,
+                "cv.importance_repeats": config.cv.importance_repeats,
+                "n_rows": len(features),
+                "decision_threshold": fitted.threshold,
+                "scale.max_train_rows": fitted.plan.max_train_rows,
+                "scale.max_importance_rows": fitted.plan.max_importance_rows,
+                "final_model_rows": len(fitted.final_rows),
+            })  # fmt: skip
+            tracking.log_metrics(fitted.metrics)
+            tracking.log_dict({"features": config.features}, "features.json")
+            if importance is not None:
+                tracking.log_dict(importance.to_dict(orient="records"), "importance.json")
+            if config.search:
+                tracking.log_dict(search_record(config, fitted), "search.json")
+            score = float(
+                fitted.metrics.set_index("metric").loc[CHAMPION_METRIC[config.task], "value"]
+            )
+            version_tags = {
+                **tags,
+                "run_id": run_id,
+                "cv_score": repr(score),
+                "decision_threshold": repr(fitted.threshold)
+                if fitted.threshold is not None
+                else "",
+            }
+            X_example = feature_matrix(features.head(5), config.features)
+            version = tracking.log_model(fitted.final_model, config.task, X_example, version_tags)
+            is_champion = tracking.promote_if_better(
+                config.task, version, score, str(dataset["dataset_sha256"])
+            )
+        with clock.measure(config.name, "write-back"):
+            run_row = pd.DataFrame([{
+                "run_id": run_id,
+                **{key: tags[key] for key in ("config_name", "task", "feature_set", "model_type")},
+                "dataset_name": tags["dataset_name"],
+                "dataset_sha256": tags["dataset_sha256"],
+                "git_commit": commit,
+                "n_rows": len(features),
+                "training_strategy": tags["training_strategy"],
+                "created_at": datetime.now(UTC).replace(tzinfo=None),
+            }])  # fmt: skip
+            y = target_vector(features, config.task)
+            predictions = prediction_frame(
+                run_id, config, features[ID_COLUMN], y, fitted.cv_result.oof_prediction,
+                fitted.threshold,
+            )  # fmt: skip
+            importance_rows = importance.assign(run_id=run_id) if importance is not None else None
+            warehouse.write_run(paths.warehouse, run_row, fitted.metrics.assign(run_id=run_id),
+                                predictions, importance_rows)  # fmt: skip
+        with clock.measure(config.name, "plots"):
+            plot_folder = write_run_plots(
+                paths, run_id, config, predictions.assign(released_year=features["released_year"]),
+                importance,
+            )  # fmt: skip
+            tracking.log_artifacts(plot_folder, "plots")
     return TrainResult(run_id, config.name, config.task, fitted.metrics, version, is_champion)

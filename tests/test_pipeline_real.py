@@ -1,6 +1,11 @@
 """The whole pipeline on the original Kaggle file (env SPOTIFY_REAL_CSV; required under CI)."""
 
+import json
+from pathlib import Path
+
 import pipeline_checks as check
+
+PINNED_METRICS = Path(__file__).parent / "data" / "real_run_metrics.json"
 
 
 def test_953_raw_rows_are_clean_or_rejected_with_a_reason(real_run):
@@ -31,3 +36,20 @@ def test_real_correlations_agree_with_the_published_reference(real_run):
     assert abs(pearson["danceability_pct"]) < 0.1
     assert pearson["in_spotify_playlists"] > 0.6
     assert -0.3 < pearson["released_year"] < -0.2
+
+
+def test_real_run_metrics_equal_the_pinned_ones(real_run):
+    """Every metric of the real file's run (1 CV repeat, 3 permutations) equals, to 1e-9, what
+    the code before the parallel training wrote (commit 68927df): a change made for speed
+    cannot quietly change a result. Regenerate the file only for a change of method."""
+    pinned = json.loads(PINNED_METRICS.read_text(encoding="utf-8"))
+    rows = check.query(real_run, """
+        select r.config_name, m.metric, m.value, m.std
+        from ml.run_metrics m join ml.runs r using (run_id)
+    """)  # fmt: skip
+    measured = {f"{config}/{metric}": [value, std] for config, metric, value, std in rows}
+    assert sorted(measured) == sorted(pinned)
+    for key, (value, std) in pinned.items():
+        assert abs(measured[key][0] - value) <= 1e-9, key
+        assert (std is None) == (measured[key][1] is None), key
+        assert std is None or abs(measured[key][1] - std) <= 1e-9, key

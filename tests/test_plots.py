@@ -55,11 +55,10 @@ def labels(figure) -> tuple[str, str, str]:
     return axes.get_title(), axes.get_xlabel(), axes.get_ylabel()
 
 
-def test_a_regression_run_gets_correlations_fit_residuals_and_importance():
+def test_a_regression_run_gets_fit_residuals_and_importance():
     figures = plots.run_figures("regression", "full_regression", regression_predictions(),
-                                importance(), correlations())  # fmt: skip
-    assert list(figures) == ["correlations", "predicted_vs_actual", "residuals_by_year",
-                             "importance"]  # fmt: skip
+                                importance())  # fmt: skip
+    assert list(figures) == ["predicted_vs_actual", "residuals_by_year", "importance"]
     for figure in figures.values():
         title, x_label, y_label = labels(figure)
         assert title and x_label, f"unlabelled figure: {title!r}"
@@ -69,8 +68,8 @@ def test_a_regression_run_gets_correlations_fit_residuals_and_importance():
 
 def test_a_classification_run_gets_roc_precision_recall_and_calibration():
     figures = plots.run_figures("classification", "full_classification",
-                                classification_predictions(), None, correlations())  # fmt: skip
-    assert list(figures) == ["correlations", "roc", "precision_recall", "calibration"]
+                                classification_predictions(), None)  # fmt: skip
+    assert list(figures) == ["roc", "precision_recall", "calibration"]
     frame = classification_predictions()
     expected_auc = roc_auc_score(frame["actual_label"].astype(bool), frame["predicted_probability"])
     roc_legend = figures["roc"].axes[0].get_legend().get_texts()[0].get_text()

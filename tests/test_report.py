@@ -10,7 +10,6 @@ import pipeline_checks as check
 from conftest import run_cli
 from ml.report import experiment_table, latest_runs, run_images
 from ml.settings import Paths
-from ml.warehouse import read_table
 
 
 def runs() -> pd.DataFrame:
@@ -74,10 +73,8 @@ def test_report_command_writes_one_self_contained_page(sample_run, tmp_path):
 def test_training_saves_each_runs_plots_beside_the_warehouse_and_in_mlflow(sample_run):
     run_ids = dict(check.query(sample_run, "select config_name, run_id from ml.runs"))
     expected = {
-        "full_regression": {"correlations", "predicted_vs_actual", "residuals_by_year",
-                            "importance"},
-        "full_classification": {"correlations", "roc", "precision_recall", "calibration",
-                                "importance"},
+        "full_regression": {"predicted_vs_actual", "residuals_by_year", "importance"},
+        "full_classification": {"roc", "precision_recall", "calibration", "importance"},
     }  # fmt: skip
     for config, stems in expected.items():
         folder = sample_run.warehouse.parent / "reports" / run_ids[config]
@@ -92,14 +89,13 @@ def test_report_uses_the_saved_plots_and_draws_them_when_they_are_gone(sample_ru
         sample_run,
         "select run_id, config_name, task from ml.runs where config_name = 'full_regression'",
     )[0], strict=True)))  # fmt: skip
-    correlations = read_table(sample_run.warehouse, "marts.feature_correlations")
     saved = sample_run.warehouse.parent / "reports" / run["run_id"]
-    with_saved = run_images(Paths(sample_run.warehouse, sample_run.mlflow_dir), run, correlations)
+    with_saved = run_images(Paths(sample_run.warehouse, sample_run.mlflow_dir), run)
     assert list(with_saved) == ["predicted_vs_actual", "residuals_by_year", "importance"]
     assert with_saved["importance"] == (saved / "importance.png").read_bytes()
 
     copy = tmp_path / "copy.duckdb"  # a warehouse with no reports/ folder beside it
     shutil.copy(sample_run.warehouse, copy)
-    drawn = run_images(Paths(copy, sample_run.mlflow_dir), run, correlations)
+    drawn = run_images(Paths(copy, sample_run.mlflow_dir), run)
     assert list(drawn) == list(with_saved)
     assert all(png.startswith(b"\x89PNG") for png in drawn.values())

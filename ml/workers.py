@@ -1,0 +1,131 @@
+"""Runs the training jobs of a run in worker processes, one BLAS/OpenMP thread each, and
+times them.
+
+A fit on a few hundred rows is too small to share two cores: its threads mostly wait on each
+other, and oversubscribe the machine when anything else runs. So the parallelism is across
+folds and configs: each job (a fold, a permutation, a final fit) runs single-threaded in one
+of `workers` processes. Every job reports its CPU seconds, so a run knows its floor: the sum
+of its jobs' single-thread times divided by the workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from sklearn.base import clone
+
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _start_worker() -> None:
+    """One thread per worker: env for libraries loaded later, threadpoolctl for those loaded."""
+    for name in THREAD_ENV:
+        os.environ[name] = "1"
+    import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime, so the limit reaches it)
+    from threadpoolctl import threadpool_limits
+
+    global _in_worker
+    _in_worker = True
+    threadpool_limits(limits=1)
+
+
+_in_worker = False
+
+
+def fresh_model(model):
+    """An unfitted clone of `model` for a job. In a worker process every `n_jobs` is set to 1:
+    estimators' own thread pools (random forests, a search) would oversubscribe the cores the
+    workers already fill. Results do not change."""
+    model = clone(model)
+    if _in_worker:
+        threaded = {name for name, value in model.get_params().items()
+                    if name.endswith("n_jobs") and value not in (None, 1)}  # fmt: skip
+        model.set_params(**dict.fromkeys(threaded, 1))
+    return model
+
+
+# CPU seconds of the parts of the running job that are timed apart (see `stage`).
+_stage_seconds: dict[str, float] = defaultdict(float)
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Credit the CPU time of this part of a job to stage `name` instead of the job's own."""
+    started = time.process_time()
+    try:
+        yield
+    finally:
+        _stage_seconds[name] += time.process_time() - started
+
+
+def _timed(function: Callable, kind: str, args: tuple) -> tuple[Any, dict[str, float]]:
+    """The job's result and its CPU seconds per stage (the job's own `kind` gets the rest)."""
+    _stage_seconds.clear()
+    started = time.process_time()
+    result = function(*args)
+    seconds = dict(_stage_seconds)
+    seconds[kind] = time.process_time() - started - sum(seconds.values())
+    return result, seconds
+
+
+class JobPool:
+    """Runs `function(*args)` jobs in `workers` single-threaded processes, or in this process
+    (as submitted, with the caller's threads) when `workers` is 1. Futures come back at once;
+    `cpu_seconds[label, stage]` sums the CPU time of jobs, measured where they ran."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = max(1, workers)
+        self.cpu_seconds: dict[tuple[str, str], float] = defaultdict(float)
+        self._executor = None
+        if self.workers > 1:
+            self._executor = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_start_worker,
+            )
+
+    def submit(self, label: str, kind: str, function: Callable, *args) -> Future:
+        """Run `function(*args)`, a job of `kind` for `label` (a config); its CPU seconds are
+        credited to (label, kind), or to (label, stage) for the parts it times apart."""
+        if self._executor is None:
+            timed: Future = Future()
+            timed.set_result(_timed(function, kind, args))
+        else:
+            timed = self._executor.submit(_timed, function, kind, args)
+        job: Future = Future()
+        timed.add_done_callback(lambda done: self._finish(label, done, job))
+        return job
+
+    def _finish(self, label: str, timed: Future, job: Future) -> None:
+        if timed.exception() is not None:
+            job.set_exception(timed.exception())
+            return
+        result, seconds = timed.result()
+        for kind, value in seconds.items():
+            self.cpu_seconds[label, kind] += value
+        job.set_result(result)
+
+    def floor_seconds(self) -> float:
+        """The sum of the jobs' single-thread times divided by the workers."""
+        return sum(self.cpu_seconds.values()) / self.workers
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> JobPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,71 @@
+"""The job pool: the same results in worker processes as in this one, one thread per worker,
+CPU time credited to the stage that spent it."""
+
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import RandomForestRegressor
+from threadpoolctl import threadpool_info
+
+from ml.evaluate import cross_validate, summarize
+from ml.pipeline import make_pipeline_for
+from ml.workers import JobPool, fresh_model, stage
+
+
+def thread_settings(model) -> tuple[int, set[int]]:
+    """A job: the model's n_jobs in the job, and the thread counts of the loaded pools."""
+    return fresh_model(model).n_jobs, {pool["num_threads"] for pool in threadpool_info()}
+
+
+def busy(seconds: float) -> None:
+    """A job that spends about `seconds` of CPU, half of it in stage 'inner'."""
+
+    def spin(until: float) -> None:
+        while time.process_time() < until:
+            pass
+
+    spin(time.process_time() + seconds / 2)
+    with stage("inner"):
+        spin(time.process_time() + seconds / 2)
+
+
+def data(rows: int = 90) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"in_spotify_playlists": rng.integers(0, 9000, rows).astype(float),
+                      "bpm": rng.normal(120, 25, rows)})  # fmt: skip
+    y = np.log1p(X["in_spotify_playlists"].to_numpy()) + rng.normal(0, 0.3, rows)
+    return X, y
+
+
+def test_folds_in_workers_give_what_they_give_in_this_process():
+    X, y = data()
+    model = make_pipeline_for("regression", "random_forest", {"n_estimators": 20, "n_jobs": -1},
+                              list(X.columns), seed=1)  # fmt: skip
+    with JobPool(1) as here, JobPool(2) as workers:
+        inline = cross_validate(model, X, y, "regression", 3, 2, seed=5, importance_repeats=2,
+                                pool=here)  # fmt: skip
+        pooled = cross_validate(model, X, y, "regression", 3, 2, seed=5, importance_repeats=2,
+                                pool=workers)  # fmt: skip
+    pd.testing.assert_frame_equal(summarize(inline), summarize(pooled), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(inline.oof_prediction, pooled.oof_prediction, rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(inline.importance, pooled.importance, rtol=0, atol=1e-12)
+    assert set(workers.cpu_seconds) == {("", "cross-validation"), ("", "importance")}
+
+
+def test_a_worker_runs_its_job_on_one_thread():
+    forest = RandomForestRegressor(n_jobs=-1)
+    with JobPool(2) as workers:
+        n_jobs, threads = workers.submit("x", "probe", thread_settings, forest).result()
+    assert n_jobs == 1
+    assert threads == {1}
+    assert fresh_model(forest).n_jobs == -1  # in this process, the model's own setting stays
+
+
+def test_cpu_time_is_credited_to_the_job_and_its_stages():
+    with JobPool(2) as workers:
+        futures = [workers.submit("config", "fit", busy, 0.2) for _ in range(4)]
+        [future.result() for future in futures]
+    assert 0.3 < workers.cpu_seconds["config", "fit"] < 0.6
+    assert 0.3 < workers.cpu_seconds["config", "inner"] < 0.6
+    assert abs(workers.floor_seconds() - sum(workers.cpu_seconds.values()) / 2) < 1e-12
