@@ -230,9 +230,11 @@ def train_configs(
     n_rows = len(inputs.features)
     is_small = not any(plan_training(config.cv, n_rows).is_scaled_down for config in configs)
     workers = default_workers() if is_small else 1
+    # The pool closes first: on an error its waiting jobs are cancelled, which frees the
+    # threads that wait on them.
     with (
-        JobPool(workers) as pool,
-        ThreadPoolExecutor(len(configs) if pool.workers > 1 else 1) as submitting,
+        ThreadPoolExecutor(len(configs) if workers > 1 else 1) as submitting,
+        JobPool(workers, order=[config.name for config in configs]) as pool,
     ):
         clock.pool = pool
         fits = {

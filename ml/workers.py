@@ -10,11 +10,15 @@ of its jobs' single-thread times divided by the workers.
 
 from __future__ import annotations
 
+import functools
+import heapq
+import itertools
 import multiprocessing
 import os
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -82,11 +86,20 @@ def _timed(function: Callable, kind: str, args: tuple) -> tuple[Any, dict[str, f
 class JobPool:
     """Runs `function(*args)` jobs in `workers` single-threaded processes, or in this process
     (as submitted, with the caller's threads) when `workers` is 1. Futures come back at once;
-    `cpu_seconds[label, stage]` sums the CPU time of jobs, measured where they ran."""
+    `cpu_seconds[label, stage]` sums the CPU time of jobs, measured where they ran.
 
-    def __init__(self, workers: int = 1) -> None:
+    Jobs are handed to the workers a few at a time, those of the labels earliest in `order`
+    first: the configs of a run then finish one after another, and each can be recorded while
+    the workers go on with the next, instead of all finishing together at the end."""
+
+    def __init__(self, workers: int = 1, order: Sequence[str] = ()) -> None:
         self.workers = max(1, workers)
         self.cpu_seconds: dict[tuple[str, str], float] = defaultdict(float)
+        self._rank = {label: position for position, label in enumerate(order)}
+        self._waiting: list[tuple] = []  # heap of (rank, sequence, label, kind, call, job)
+        self._sequence = itertools.count()
+        self._running = 0
+        self._lock = threading.RLock()
         self._executor = None
         if self.workers > 1:
             self._executor = ProcessPoolExecutor(
@@ -98,22 +111,44 @@ class JobPool:
     def submit(self, label: str, kind: str, function: Callable, *args) -> Future:
         """Run `function(*args)`, a job of `kind` for `label` (a config); its CPU seconds are
         credited to (label, kind), or to (label, stage) for the parts it times apart."""
-        if self._executor is None:
-            timed: Future = Future()
-            timed.set_result(_timed(function, kind, args))
-        else:
-            timed = self._executor.submit(_timed, function, kind, args)
         job: Future = Future()
-        timed.add_done_callback(lambda done: self._finish(label, done, job))
+        if self._executor is None:
+            done: Future = Future()
+            done.set_result(_timed(function, kind, args))
+            self._finish(label, job, done)
+            return job
+        rank = self._rank.get(label, len(self._rank))
+        with self._lock:
+            heapq.heappush(
+                self._waiting, (rank, next(self._sequence), label, kind, (function, args), job)
+            )
+            self._dispatch()
         return job
 
-    def _finish(self, label: str, timed: Future, job: Future) -> None:
+    def _dispatch(self) -> None:
+        """Keep each worker busy and one job ahead, taking the most urgent jobs first."""
+        with self._lock:
+            while self._waiting and self._running < 2 * self.workers:
+                _, _, label, kind, (function, args), job = heapq.heappop(self._waiting)
+                self._running += 1
+                timed = self._executor.submit(_timed, function, kind, args)
+                timed.add_done_callback(functools.partial(self._finish, label, job))
+
+    def _finish(self, label: str, job: Future, timed: Future) -> None:
+        if self._executor is not None:
+            with self._lock:
+                self._running -= 1
+                self._dispatch()
+        if timed.cancelled():
+            job.cancel()
+            return
         if timed.exception() is not None:
             job.set_exception(timed.exception())
             return
         result, seconds = timed.result()
-        for kind, value in seconds.items():
-            self.cpu_seconds[label, kind] += value
+        with self._lock:
+            for kind, value in seconds.items():
+                self.cpu_seconds[label, kind] += value
         job.set_result(result)
 
     def floor_seconds(self) -> float:
@@ -121,6 +156,12 @@ class JobPool:
         return sum(self.cpu_seconds.values()) / self.workers
 
     def close(self) -> None:
+        """Cancel the jobs not started (whoever waits on them gets CancelledError), let the
+        running ones end, stop the workers."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        for *_, job in waiting:
+            job.cancel()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
 

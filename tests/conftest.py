@@ -127,12 +127,22 @@ def real_run(real_csv, tmp_path_factory) -> PipelineRun:
     return _pipeline_run(real_csv, tmp_path_factory.mktemp("real_run"), REAL_RUN_CONFIGS)
 
 
+# Modules whose tests start dbt, the CLI or a browser; with the tests that share a
+# whole-pipeline run they are the `slow` tier (`pytest -m "not slow"` runs the rest).
+SLOW_MODULES = {"test_app", "test_bad_input", "test_bench", "test_cli", "test_dbt_docs",
+                "test_readme_queries", "test_warehouse"}  # fmt: skip
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items) -> None:
     """Under `pytest -n 2 --dist loadgroup` (pytest.ini), the tests that share a whole-pipeline
-    run go to one worker, so each run is made once; the other tests spread over both."""
+    run go to one worker, so each run is made once; the other tests spread over both. Marks
+    the slow tier."""
     for item in items:
         for fixture in ("sample_run", "real_run"):
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.xdist_group(fixture))
+                item.add_marker(pytest.mark.slow)
                 break
+        if item.module.__name__ in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

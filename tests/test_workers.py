@@ -69,3 +69,24 @@ def test_cpu_time_is_credited_to_the_job_and_its_stages():
     assert 0.3 < workers.cpu_seconds["config", "fit"] < 0.6
     assert 0.3 < workers.cpu_seconds["config", "inner"] < 0.6
     assert abs(workers.floor_seconds() - sum(workers.cpu_seconds.values()) / 2) < 1e-12
+
+
+def start_time() -> float:
+    """A job: when it started (the monotonic clock is the machine's), then a little work."""
+    started = time.monotonic()
+    busy(0.05)
+    return started
+
+
+def test_jobs_of_earlier_labels_run_first_and_close_cancels_the_rest():
+    with JobPool(2, order=["first", "second"]) as workers:
+        later = [workers.submit("second", "fit", start_time) for _ in range(8)]
+        sooner = [workers.submit("first", "fit", start_time) for _ in range(4)]
+        # Four of the later jobs were handed out before the sooner ones came; the rest wait
+        # and start after them.
+        assert max(future.result() for future in sooner) < min(
+            future.result() for future in later[4:]
+        )
+        [workers.submit("second", "fit", busy, 2.0) for _ in range(4)]
+        waiting = [workers.submit("second", "fit", busy, 2.0) for _ in range(3)]
+    assert all(future.cancelled() for future in waiting)
