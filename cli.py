@@ -326,7 +326,9 @@ def models(warehouse: Path | None) -> None:
     versions = tracking.list_model_versions(resolve_paths(warehouse))
     if versions.empty:
         raise UserError("no registered models yet (run `python cli.py train --all`)")
-    click.echo(versions.to_string(index=False))
+    shown = ["model_name", "version", "config_name", "cv_score", "decision_threshold",
+             "is_champion", "run_id"]  # fmt: skip
+    click.echo(versions[shown].to_string(index=False))
     click.echo(f"{len(versions)} model version(s)", err=True)
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from ml import warehouse
 from ml.dataset import Dataset
-from ml.dbt import DbtResult, run_dbt
+from ml.dbt import DbtResult, run_dbt, scoring_sql
 from ml.errors import UserError
 from ml.raw_file import inspect_raw_csv
 
@@ -51,15 +52,21 @@ def _build_copy(
     _remove_build_files(building)
     if warehouse_path.exists():
         shutil.copy2(warehouse_path, building)
-    return run_dbt(
-        ["build"],
-        building,
-        dataset.path,
-        variables={"raw_file_sha256": dataset.sha256},
-        encoding=encoding,
-        parallel_reader=parallel,
-        on_line=on_line,
-    )
+    # dbt's artifacts go to a folder of this build's own (two builds may run at once); the
+    # SQL it ran for the scoring models is kept in the warehouse, for `cli.py predict`.
+    with tempfile.TemporaryDirectory(prefix="spotify-dbt-") as target_path:
+        result = run_dbt(
+            ["build"],
+            building,
+            dataset.path,
+            variables={"raw_file_sha256": dataset.sha256},
+            encoding=encoding,
+            parallel_reader=parallel,
+            on_line=on_line,
+            target_path=Path(target_path),
+        )
+        warehouse.write_scoring_sql(building, scoring_sql(Path(target_path)))
+    return result
 
 
 def _remove_build_files(building: Path) -> None:

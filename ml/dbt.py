@@ -39,8 +39,10 @@ def run_dbt(
     encoding: str = "latin-1",
     parallel_reader: bool = True,
     on_line: Callable[[str], None] | None = None,
+    target_path: Path | None = None,
 ) -> DbtResult:
-    """`dbt <command>` against `warehouse`, reading `raw_csv`. Raises UserError on failure."""
+    """`dbt <command>` against `warehouse`, reading `raw_csv`, its artifacts (manifest, run
+    results) in `target_path` (default: dbt_project/target). Raises UserError on failure."""
     if "'" in str(raw_csv) or "'" in str(warehouse):
         raise UserError(f"paths may not contain a single quote: {raw_csv}")
     warehouse.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +61,8 @@ def run_dbt(
     ]  # fmt: skip
     if variables:
         arguments += ["--vars", json.dumps(variables)]
+    if target_path is not None:
+        arguments += ["--target-path", str(target_path)]
     process = subprocess.Popen(
         arguments,
         cwd=DBT_PROJECT_DIR,
@@ -99,3 +103,38 @@ def _first_error(lines: list[str]) -> str:
                     detail = f"{detail}: {following}"
                 return detail
     return lines[-1] if lines else "no output"
+
+
+# The models that turn raw rows into what scoring needs: these and their ancestors.
+SCORING_MODELS = ("model.spotify.tracks", "model.spotify.track_features",
+                  "model.spotify.rejected_rows")  # fmt: skip
+
+
+def scoring_sql(target_path: Path) -> list[dict]:
+    """The SQL a finished `dbt build` ran for the scoring models and their ancestors, in an order
+    that builds each after what it reads: (position, model, relation, materialization, sql),
+    read from dbt's own artifacts in `target_path`."""
+    manifest = json.loads((target_path / "manifest.json").read_text(encoding="utf-8"))
+    results = json.loads((target_path / "run_results.json").read_text(encoding="utf-8"))
+    compiled = {result["unique_id"]: result for result in results["results"]}
+    ordered: list[str] = []
+
+    def visit(unique_id: str) -> None:
+        if unique_id in ordered or not unique_id.startswith("model."):
+            return
+        for parent in manifest["nodes"][unique_id]["depends_on"]["nodes"]:
+            visit(parent)
+        ordered.append(unique_id)
+
+    for unique_id in SCORING_MODELS:
+        visit(unique_id)
+    return [
+        {
+            "position": position,
+            "model": manifest["nodes"][unique_id]["name"],
+            "relation": compiled[unique_id]["relation_name"],
+            "materialization": manifest["nodes"][unique_id]["config"]["materialized"],
+            "sql": compiled[unique_id]["compiled_code"],
+        }
+        for position, unique_id in enumerate(ordered)
+    ]

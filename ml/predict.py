@@ -1,12 +1,12 @@
 """Score new songs given in the raw file's columns with the champion models.
 
-Features come from the same dbt models as training (run with var scoring=true into a
-throw-away DuckDB file), so nothing is re-implemented in pandas.
+Features come from the same dbt models as training: the SQL the last build compiled for them
+(kept in the warehouse, ml.scoring_sql) runs on the new file in an in-memory DuckDB, so
+nothing is re-implemented in pandas and dbt does not start.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from ml import warehouse
-from ml.dbt import run_dbt
 from ml.errors import UserError
 from ml.features import feature_matrix
 from ml.raw_file import inspect_raw_csv
@@ -35,56 +34,64 @@ class Scored:
 
 
 def build_scoring_features(
-    input_csv: Path, progress: Callable[[str], None]
+    input_csv: Path, paths: Paths, progress: Callable[[str], None]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(track features joined to names and row numbers, rejected rows) for the input file."""
     if not input_csv.is_file():
         raise UserError(f"input CSV not found: {input_csv}")
     raw_format = inspect_raw_csv(input_csv)
-    with tempfile.TemporaryDirectory(prefix="spotify-scoring-") as folder:
-        scoring_db = Path(folder) / "scoring.duckdb"
-        progress(f"computing features for {input_csv.name} with the dbt models")
-        run_dbt(
-            ["run", "--select", "+track_features", "rejected_rows"],
-            warehouse=scoring_db,
-            raw_csv=input_csv,
-            variables={"scoring": True},
-            encoding=raw_format.encoding,
-            # New songs come a few at a time: the single-threaded reader costs nothing here
-            # and, unlike the parallel one, pads a short line in a file with quoted line breaks.
-            parallel_reader=False,
-        )
-        tracks = warehouse.read_table(scoring_db, "marts.tracks")
-        features = warehouse.read_table(scoring_db, "marts.track_features")
-        rejected = warehouse.read_table(scoring_db, "audit.rejected_rows")
-    names = tracks[["track_id", "raw_row_number", "track_name", "artist_names"]]
-    joined = names.merge(features, on="track_id", how="inner", validate="one_to_one")
-    return joined.sort_values("raw_row_number").reset_index(drop=True), rejected
+    progress(f"computing features for {input_csv.name} with the build's dbt SQL")
+    tables = warehouse.run_scoring_sql(
+        paths.warehouse, input_csv, raw_format.encoding,
+        ["tracks", "track_features", "rejected_rows"],
+    )  # fmt: skip
+    names = tables["tracks"][["track_id", "raw_row_number", "track_name", "artist_names"]]
+    joined = names.merge(tables["track_features"], on="track_id", how="inner",
+                         validate="one_to_one")  # fmt: skip
+    return joined.sort_values("raw_row_number").reset_index(drop=True), tables["rejected_rows"]
 
 
-def score_csv(input_csv: Path, paths: Paths, progress: Callable[[str], None]) -> Scored:
-    from ml import tracking
+def load_champions(paths: Paths) -> dict[str, tuple]:
+    """Per task, (fitted pipeline, its ml.model_versions row): the champions as the warehouse
+    records them, read without MLflow."""
+    from ml.model_files import load_model
 
-    features, rejected = build_scoring_features(input_csv, progress)
-    tracking.configure(paths)
-    regressor, regressor_tags = tracking.load_champion("regression")
-    classifier, classifier_tags = tracking.load_champion("classification")
+    if not warehouse.has_table(paths.warehouse, "ml.model_versions"):
+        raise UserError("no champion models yet (run `python cli.py train` first)")
+    versions = warehouse.read_table(paths.warehouse, "ml.model_versions")
+    champions = {}
+    for task in ("regression", "classification"):
+        rows = versions[versions["is_champion"] & (versions["task"] == task)]
+        if rows.empty:
+            raise UserError(f"no champion model for {task} yet (run `python cli.py train` first)")
+        row = rows.iloc[0]
+        name = f"{row['model_name']} version {row['version']}"
+        champions[task] = (load_model(Path(row["model_path"]), name), row)
+    return champions
+
+
+def score_csv(
+    input_csv: Path, paths: Paths, progress: Callable[[str], None],
+    champions: dict[str, tuple] | None = None,
+) -> Scored:  # fmt: skip
+    """`champions`: as load_champions returns them, when the caller keeps them loaded (app)."""
+    features, rejected = build_scoring_features(input_csv, paths, progress)
+    champions = champions or load_champions(paths)
+    regressor, _ = champions["regression"]
+    classifier, classifier_row = champions["classification"]
     predictions = features[["raw_row_number", "track_name", "artist_names"]].copy()
     if len(features):
         log_streams = regressor.predict(feature_matrix(features, list(regressor.feature_names_in_)))
         probability = classifier.predict_proba(
             feature_matrix(features, list(classifier.feature_names_in_))
         )[:, 1]
-        threshold = float(classifier_tags.get("decision_threshold") or 0.5)
     else:
         log_streams = probability = np.array([])
-        threshold = 0.5
     predictions["predicted_log_streams"] = log_streams
     predictions["predicted_streams"] = np.exp(log_streams)
     predictions["top_decile_probability"] = probability
-    predictions["is_predicted_top_decile"] = probability >= threshold
+    predictions["is_predicted_top_decile"] = probability >= classifier_row["decision_threshold"]
     versions = {
-        task: f"{tags.get('config_name', '?')} v{tags['model_version']}"
-        for task, tags in (("regression", regressor_tags), ("classification", classifier_tags))
+        task: f"{row['config_name']} v{row['version']}" for task, (_, row) in champions.items()
     }
     return Scored(predictions[OUTPUT_COLUMNS], rejected, versions)

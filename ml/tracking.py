@@ -1,8 +1,7 @@
-"""The only module that imports mlflow (and skops). Runs, registered models and champions.
+"""The only module that imports mlflow. Runs, registered models and champions.
 
-Models are stored in skops format. Loading never trusts the list saved inside the model:
-it uses TRUSTED_TYPES from this file, so a tampered artifact that smuggles in another type
-is refused.
+Models are stored in skops format with ml.model_files.TRUSTED_TYPES; they are read back by
+ml.model_files with that list, never the one saved beside the model.
 """
 
 from __future__ import annotations
@@ -13,11 +12,12 @@ import io
 import logging
 import os
 import socket
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 # MLflow must not try to reach the network (telemetry) from a closed machine.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -30,23 +30,15 @@ import skops.io  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
-from ml.errors import UserError
-from ml.evaluate import CHAMPION_METRIC
+from ml.model_files import TRUSTED_TYPES
 from ml.settings import CLASSIFICATION_MODEL_NAME, REGRESSION_MODEL_NAME, Paths
+from ml.warehouse import MODEL_VERSION_COLUMNS
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 EXPERIMENT_NAME = "spotify-popularity"
 CHAMPION_ALIAS = "champion"
 MODEL_NAMES = {"regression": REGRESSION_MODEL_NAME, "classification": CLASSIFICATION_MODEL_NAME}
-
-# Types in our pipelines that skops does not trust by default, found with
-# skops.io.get_untrusted_types on every model type in ml/pipeline.py.
-TRUSTED_TYPES = [
-    "numpy.dtype",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.tree._tree.Tree",
-]
 
 
 @functools.cache
@@ -173,49 +165,42 @@ def promote_if_better(task: str, version: str, score: float, dataset_sha256: str
     if same_data and score <= float(champion.tags.get("cv_score", "-inf")):
         return False
     client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
+    promoted_at = datetime.now(UTC).replace(tzinfo=None).isoformat()
+    client.set_model_version_tag(model_name, version, "promoted_at", promoted_at)
     return True
 
 
-def load_champion(task: str):
-    """The champion pipeline for a task, and its version's tags plus `model_version`."""
-    client = MlflowClient()
-    model_name = MODEL_NAMES[task]
-    champion = _champion(client, model_name)
-    if champion is None:
-        raise UserError(f"no champion model for {task} yet (run `python cli.py train` first)")
-    with tempfile.TemporaryDirectory() as folder:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{model_name}@{CHAMPION_ALIAS}", dst_path=folder
-        )
-        model_file = Path(local) / "model.skops"
-        try:
-            model = skops.io.load(model_file, trusted=TRUSTED_TYPES)
-        except Exception as error:
-            raise UserError(
-                f"refusing to load {model_name} version {champion.version}: {error}"
-            ) from error
-    return model, {**champion.tags, "model_version": str(champion.version)}
-
-
 def list_model_versions(paths: Paths) -> pd.DataFrame:
-    """Every registered version of both models, with score, dataset and champion flag; empty
-    when no MLflow store exists yet (none is created by asking)."""
+    """Every registered version of both models (the columns of ml.model_versions): score,
+    data, threshold, champion flag and the folder of its model file. Empty when no MLflow
+    store exists yet (none is created by asking)."""
     if not (paths.mlflow_dir / "mlflow.db").is_file():
-        return pd.DataFrame()
+        return pd.DataFrame(columns=MODEL_VERSION_COLUMNS)
     configure(paths)
     client = MlflowClient()
     rows = []
     for task, model_name in MODEL_NAMES.items():
         champion = _champion(client, model_name)
         for version in client.search_model_versions(f"name = '{model_name}'"):
+            tags = version.tags
+            artifacts = client.get_logged_model(version.source.removeprefix("models:/"))
             rows.append({
-                "model": model_name,
+                "model_name": model_name,
                 "version": int(version.version),
-                "config": version.tags.get("config_name", ""),
-                "metric": CHAMPION_METRIC[task],
-                "cv_score": float(version.tags.get("cv_score", "nan")),
-                "dataset": version.tags.get("dataset_name", ""),
-                "is_champion": champion is not None and champion.version == version.version,
+                "task": task,
+                "config_name": tags.get("config_name", ""),
                 "run_id": version.run_id,
+                "dataset_sha256": tags.get("dataset_sha256", ""),
+                "cv_score": float(tags.get("cv_score", "nan")),
+                "decision_threshold": float(tags["decision_threshold"])
+                if tags.get("decision_threshold") else None,
+                "is_champion": champion is not None and champion.version == version.version,
+                "registered_at": pd.Timestamp(version.creation_timestamp, unit="ms"),
+                "promoted_at": pd.Timestamp(tags["promoted_at"]) if "promoted_at" in tags else None,
+                "model_path": str(_local_path(artifacts.artifact_location)),
             })  # fmt: skip
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=MODEL_VERSION_COLUMNS)
+
+
+def _local_path(uri: str) -> Path:
+    return Path(unquote(urlparse(uri).path))

@@ -342,7 +342,8 @@ def record_run(
             )  # fmt: skip
             importance_rows = importance.assign(run_id=run_id) if importance is not None else None
             warehouse.write_run(paths.warehouse, run_row, fitted.metrics.assign(run_id=run_id),
-                                predictions, importance_rows)  # fmt: skip
+                                predictions, importance_rows,
+                                tracking.list_model_versions(paths))  # fmt: skip
         with clock.measure(config.name, "plots"):
             plot_folder = write_run_plots(
                 paths, run_id, config, predictions.assign(released_year=features["released_year"]),

@@ -72,6 +72,21 @@ create table if not exists ml.predictions (
     -- No primary key: its index made million-row write-backs 7x slower. write_run checks
     -- that a run's track ids are unique before it writes.
 );
+create table if not exists ml.model_versions (
+    model_name varchar not null,
+    version integer not null,
+    task varchar not null,
+    config_name varchar not null,
+    run_id varchar not null,
+    dataset_sha256 varchar not null,
+    cv_score double,
+    decision_threshold double,
+    is_champion boolean not null,
+    registered_at timestamp not null,
+    promoted_at timestamp,
+    model_path varchar not null,
+    primary key (model_name, version)
+);
 create table if not exists ml.feature_importance (
     run_id varchar not null,
     feature varchar not null,
@@ -117,6 +132,10 @@ RUN_COLUMNS = [
 ]  # fmt: skip
 METRIC_COLUMNS = ["run_id", "metric", "value", "std", "n_splits"]
 IMPORTANCE_COLUMNS = ["run_id", "feature", "importance_mean", "importance_std"]
+MODEL_VERSION_COLUMNS = [
+    "model_name", "version", "task", "config_name", "run_id", "dataset_sha256", "cv_score",
+    "decision_threshold", "is_champion", "registered_at", "promoted_at", "model_path",
+]  # fmt: skip
 PREDICTION_COLUMNS = [
     "run_id", "config_name", "task", "track_id", "is_out_of_fold", "predicted_log_streams",
     "actual_log_streams", "predicted_streams", "predicted_probability", "predicted_label",
@@ -208,9 +227,11 @@ def write_run(
     metrics: pd.DataFrame,
     predictions: pd.DataFrame,
     importance: pd.DataFrame | None = None,
+    model_versions: pd.DataFrame | None = None,
 ) -> None:
     """Append one run to ml.runs, ml.run_metrics, ml.predictions and ml.feature_importance,
-    all or nothing."""
+    and replace ml.model_versions with the registry as it now is, all or nothing: a champion
+    scoring reads here always has its run in `ml.*`."""
     if importance is None:
         importance = pd.DataFrame(columns=IMPORTANCE_COLUMNS)
     if predictions.duplicated(["run_id", "track_id"]).any():
@@ -226,10 +247,66 @@ def write_run(
                 ("ml.feature_importance", importance, IMPORTANCE_COLUMNS),
             ):
                 _insert_frame(connection, table, frame[columns])
+            if model_versions is not None:
+                connection.execute("delete from ml.model_versions")
+                _insert_frame(
+                    connection, "ml.model_versions", model_versions[MODEL_VERSION_COLUMNS]
+                )
             connection.execute("commit")
         except Exception:
             connection.execute("rollback")
             raise
+
+
+SCORING_SQL_TABLE = "ml.scoring_sql"
+
+
+def write_scoring_sql(path: Path, models: list[dict]) -> None:
+    """Keep the SQL a build ran for the scoring models (ml.scoring_sql), replacing the last
+    build's: one row per model, in the order they build."""
+    with connect(path, read_only=False) as connection:
+        create_ml_schema(connection)
+        connection.execute(
+            f"create or replace table {SCORING_SQL_TABLE} (position integer primary key, "
+            "model varchar not null, relation varchar not null, materialization varchar not null, "
+            "sql varchar not null)"
+        )
+        _insert_frame(connection, SCORING_SQL_TABLE, pd.DataFrame(models))
+
+
+def run_scoring_sql(
+    path: Path, raw_csv: Path, encoding: str, tables: list[str]
+) -> dict[str, pd.DataFrame]:
+    """Run the warehouse's scoring SQL on another raw file in an in-memory DuckDB, with the
+    DuckDB variables that make it read that file and skip the rules on streams; return the
+    named models' rows. The warehouse itself is only read."""
+    if not has_table(path, SCORING_SQL_TABLE):
+        raise UserError(f"{path} holds no scoring SQL (rebuild it: `python cli.py build`)")
+    models = read_sql(path, f"select * from {SCORING_SQL_TABLE} order by position")
+    catalog = models["relation"].iloc[0].split(".")[0]
+    connection = duckdb.connect(config={"memory_limit": "1GB"})
+    try:
+        connection.execute(f"attach ':memory:' as {catalog}")
+        connection.execute(f"use {catalog}")
+        connection.execute("set variable spotify_scoring = true")
+        connection.execute("set variable spotify_raw_csv = ?", [str(raw_csv)])
+        connection.execute("set variable spotify_raw_encoding = ?", [encoding])
+        # The single-threaded reader costs nothing on a few rows and, unlike the parallel
+        # one, pads a short line in a file with quoted line breaks.
+        connection.execute("set variable spotify_raw_parallel = false")
+        for model in models.itertuples():
+            schema = model.relation.rsplit(".", 1)[0]
+            kind = "view" if model.materialization == "view" else "table"
+            connection.execute(f"create schema if not exists {schema}")
+            connection.execute(f"create {kind} {model.relation} as {model.sql}")
+        relations = dict(zip(models["model"], models["relation"], strict=True))
+        return {
+            name: connection.execute(f"select * from {relations[name]}").df() for name in tables
+        }
+    except duckdb.Error as error:
+        raise UserError(f"cannot score {raw_csv.name}: {str(error).splitlines()[0]}") from error
+    finally:
+        connection.close()
 
 
 def copy_query_to_csv(setup_sql: str, query: str, path: Path, memory_limit: str = "1GB") -> None:

@@ -34,7 +34,7 @@ def render() -> None:
         return
     champions = versions[versions["is_champion"]]
     st.dataframe(
-        champions[["model", "version", "config", "metric", "cv_score", "dataset", "run_id"]],
+        champions[["model_name", "version", "config_name", "cv_score", "dataset_sha256", "run_id"]],
         hide_index=True,
     )
     st.caption("A new version becomes champion only if its cross-validated score beats the "

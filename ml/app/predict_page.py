@@ -1,7 +1,8 @@
 """Predict page: describe a new song, score it with the champion models.
 
 The song is written as one row of the raw Kaggle CSV and scored by ml.predict.score_csv, the
-function behind `cli.py predict`: the same dbt feature SQL, the same champion models.
+function behind `cli.py predict`: the same dbt feature SQL (the build's, run in memory), the
+same champion models (kept loaded).
 """
 
 from __future__ import annotations
@@ -79,6 +80,14 @@ def song_form() -> dict | None:
     return song if submitted else None
 
 
+@st.cache_resource(ttl=data.TTL_SECONDS, show_spinner=False)
+def champions() -> dict:
+    """The champion models, loaded once and kept while they are current (30 s)."""
+    from ml.predict import load_champions
+
+    return load_champions(data.paths())
+
+
 @st.cache_data(ttl=data.TTL_SECONDS, show_spinner=False)
 def score(csv_text: str):
     from ml.predict import score_csv
@@ -86,7 +95,7 @@ def score(csv_text: str):
     with tempfile.TemporaryDirectory(prefix="spotify-app-") as folder:
         path = Path(folder) / "new-song.csv"
         path.write_text(csv_text, encoding="utf-8")
-        return score_csv(path, data.paths(), progress=lambda message: None)
+        return score_csv(path, data.paths(), lambda message: None, champions())
 
 
 def render() -> None:
@@ -100,7 +109,7 @@ def render() -> None:
         st.info("Set the song's values and press Predict.")
         return
     csv_text = raw_csv_text(song)
-    with st.spinner("Computing features with the dbt models and scoring with the champions"):
+    with st.spinner("Computing features with the dbt SQL and scoring with the champions"):
         scored = score(csv_text)
     for row in scored.rejected.itertuples():
         st.error(f"Rejected: {row.reject_reason} ({row.rejected_field} = {row.rejected_value})")

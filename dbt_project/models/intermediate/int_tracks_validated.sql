@@ -2,7 +2,6 @@
     is null; otherwise the first failed rule names the reason. Narrow on purpose: marts.tracks
     and audit.rejected_rows join it back to staging by raw_row_number. -#}
 {%- set numeric_columns = spotify_numeric_columns() -%}
-{%- set scoring = var('scoring') -%}
 {%- set snapshot_date = "date '" ~ var('data_snapshot_date') ~ "'" -%}
 {%- set musical_keys = ['C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B'] -%}
 
@@ -28,9 +27,7 @@ checked as materialized (
             {%- for required in ['artist_count', 'released_year', 'released_month', 'released_day', 'in_spotify_playlists'] %}
             {{ validation_check('missing_value', required, 'null', required ~ ' is null and ' ~ required ~ '_text is null') }}
             {%- endfor %}
-            {%- if not scoring %}
-            {{ validation_check('missing_value', 'streams', 'null', 'streams is null and streams_text is null') }}
-            {%- endif %}
+            {{ validation_check('missing_value', 'streams', 'null', 'streams is null and streams_text is null and not ' ~ is_scoring()) }}
             {%- for clean_name in numeric_columns.values() %}
             {{ validation_check('unparseable_number', clean_name, clean_name ~ '_text', clean_name ~ '_text is not null') }}
             {%- endfor %}
@@ -59,13 +56,11 @@ checked as materialized (
             ) }}
             {{ validation_check('missing_value', 'mode', 'null', 'mode is null') }}
             {{ validation_check('invalid_category', 'mode', 'mode', "mode not in ('Major', 'Minor')") }}
-            {%- if not scoring %}
             {{ validation_check(
                 'implausible_streams', 'streams',
                 "streams || ' streams in ' || in_spotify_playlists || ' Spotify playlists'",
-                'streams < ' ~ var('min_streams_per_playlist') ~ ' * in_spotify_playlists'
+                'streams < ' ~ var('min_streams_per_playlist') ~ ' * in_spotify_playlists and not ' ~ is_scoring()
             ) }}
-            {%- endif %}
         end as first_failed_check
     -- noqa: enable=LT02
     from staged
