@@ -99,8 +99,11 @@ def errors_on_page(browser) -> list[str]:
     return [element.text for element in browser.find_elements(By.CSS_SELECTOR, selector)]
 
 
-def wait_for_text(browser, text: str, timeout: float = PAGE_TIMEOUT_SECONDS) -> str:
-    """The page's text once `text` is on it; fails early if the app shows an error."""
+def wait_for_text(
+    browser, text: str, timeout: float = PAGE_TIMEOUT_SECONDS, poll: float = 0.3
+) -> str:
+    """The page's text once `text` is on it (looked for every `poll` s); fails early if the
+    app shows an error."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         errors = errors_on_page(browser)
@@ -108,7 +111,7 @@ def wait_for_text(browser, text: str, timeout: float = PAGE_TIMEOUT_SECONDS) -> 
         current = page_text(browser)
         if text in current:
             return current
-        time.sleep(0.3)
+        time.sleep(poll)
     raise AssertionError(f"{text!r} not shown within {timeout} s; page says:\n{current[-1500:]}")
 
 

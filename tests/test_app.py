@@ -1,6 +1,7 @@
 """The Streamlit app: its helpers on small frames, and every page in headless Chromium."""
 
 import csv
+import time
 from datetime import date
 
 import pandas as pd
@@ -101,3 +102,15 @@ def test_a_prediction_made_in_the_page_matches_cli_predict(app_in_browser, sampl
     expected = pd.read_csv(scored_csv).iloc[0]
     assert shown_log_streams == pytest.approx(expected["predicted_log_streams"], abs=5e-7)
     assert shown_probability == pytest.approx(expected["top_decile_probability"], abs=5e-7)
+
+    # A second song, once the page and the models are loaded: the time it takes is printed
+    # (`pytest -n 0 -s tests/test_app.py -k prediction`), not asserted.
+    playlists.send_keys(Keys.CONTROL, "a")
+    playlists.send_keys("6000", Keys.TAB)
+    started = time.monotonic()
+    wait_for_element(browser, '[data-testid="stFormSubmitButton"] button').click()
+    while shown_log_streams == number_after(
+        "predicted log streams", wait_for_text(browser, "Exact values", poll=0.01)
+    ):
+        assert time.monotonic() - started < 60, "the second prediction never showed"
+    print(f"app: a second prediction showed {time.monotonic() - started:.2f} s after the click")

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import duckdb
-
 import pandas as pd
+
 import pipeline_checks as check
 from conftest import run_cli
 from ml.raw_file import RAW_COLUMNS
