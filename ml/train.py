@@ -237,25 +237,30 @@ def train_configs(
         JobPool(workers, order=[config.name for config in configs]) as pool,
     ):
         clock.pool = pool
+
+        def fit_config(config: TrainConfig) -> FittedConfig:
+            # The model input is made in the config's own thread: on large data only the
+            # configs in flight hold theirs.
+            X = feature_matrix(inputs.features, config.features)
+            return fit_and_evaluate(config, X, target_vector(inputs.features, config.task),
+                                    pool=pool)  # fmt: skip
+
         fits = {
-            submitting.submit(
-                fit_and_evaluate, config, feature_matrix(inputs.features, config.features),
-                target_vector(inputs.features, config.task), pool=pool,
-            ): position
+            submitting.submit(fit_config, config): position
             for position, config in enumerate(configs)
-        }  # fmt: skip
+        }
         results = {}
         # Recorded as they finish, so that this process's share overlaps the workers' fits.
-        for number, fit in enumerate(as_completed(fits), start=1):
-            config = configs[fits[fit]]
-            result = record_run(config, fit.result(), paths, inputs, clock)
+        for number, done in enumerate(as_completed(fits), start=1):
+            config = configs[fits[done]]
+            result = record_run(config, done.result(), paths, inputs, clock)
             champion = ", champion" if result.is_champion else ""
             progress(
                 f"[{number}/{len(configs)}] {config.name} ({config.model_type}, "
                 f"{config.feature_set} features): CV {result.score_name} {result.score:.3f} "
                 f"(v{result.model_version}{champion})"
             )
-            results[fits[fit]] = result
+            results[fits[done]] = result
     return [results[position] for position in range(len(configs))]
 
 
