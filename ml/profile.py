@@ -41,7 +41,10 @@ class Clock:
         workers = self.pool.workers if self.pool else 1
         floor = sum(cpu.values()) / workers
         wall = self.elapsed()
-        configs = list(dict.fromkeys(label for label, _ in [*cpu, *self.wall] if label))
+        seen = list(dict.fromkeys(label for label, _ in [*cpu, *self.wall] if label))
+        order = self.pool.order if self.pool else []
+        configs = [label for label in order if label in seen]
+        configs += [label for label in seen if label not in configs]
         header = ["config", *(f"{stage} (CPU s)" for stage in JOB_STAGES),
                   *(f"{step} (wall s)" for step in STEPS)]  # fmt: skip
         lines = [*heading, "", "| " + " | ".join(header) + " |",

@@ -95,6 +95,7 @@ class JobPool:
     def __init__(self, workers: int = 1, order: Sequence[str] = ()) -> None:
         self.workers = max(1, workers)
         self.cpu_seconds: dict[tuple[str, str], float] = defaultdict(float)
+        self.order = list(order)
         self._rank = {label: position for position, label in enumerate(order)}
         self._waiting: list[tuple] = []  # heap of (rank, sequence, label, kind, call, job)
         self._sequence = itertools.count()

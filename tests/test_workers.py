@@ -84,7 +84,8 @@ def test_jobs_of_earlier_labels_run_first_and_close_cancels_the_rest():
         sooner = [workers.submit("first", "fit", start_time) for _ in range(4)]
         # Four of the later jobs were handed out before the sooner ones came; the rest wait
         # and start after them.
-        assert max(future.result() for future in sooner) < min(
+        # (10 ms of slack: two workers that take two queued jobs at once start them at once)
+        assert max(future.result() for future in sooner) < 0.01 + min(
             future.result() for future in later[4:]
         )
         [workers.submit("second", "fit", busy, 2.0) for _ in range(4)]
