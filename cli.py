@@ -160,12 +160,6 @@ def _select_configs(
     return [replace(config, cv=replace(config.cv, **overrides)) for config in configs]
 
 
-def _train_configs(configs: list, paths, progress: Progress, clock=None) -> list:
-    from ml.train import train_configs
-
-    return train_configs(configs, paths, progress.step, clock)
-
-
 def _best_by_task(results: list) -> str:
     best = []
     for task in ("regression", "classification"):
@@ -196,9 +190,11 @@ def train(
     if not config_refs and not train_all:
         raise UserError("name at least one --config, or use --all "
                         f"(configs: {', '.join(config_names())})")  # fmt: skip
+    from ml.train import train_configs
+
     configs = _select_configs(config_refs, train_all, cv_repeats, permutations)
     paths = resolve_paths(warehouse)
-    results = _train_configs(configs, paths, Progress())
+    results = train_configs(configs, paths, Progress().step)
     click.echo(f"trained {len(results)} config(s) into {paths.warehouse.name}; "
                f"{_best_by_task(results)}")  # fmt: skip
 
@@ -229,6 +225,7 @@ def run(
 ) -> None:
     """Build the warehouse with dbt, then train the default configs (or --all, or those named)."""
     from ml.profile import Clock
+    from ml.train import train_configs
 
     configs = _select_configs(config_refs, train_all, cv_repeats, permutations)
     progress = Progress()
@@ -236,12 +233,12 @@ def run(
     with clock.measure("", "dbt build"):
         paths, dataset, _ = _build(raw, warehouse, progress)
     counts = _row_counts(paths)
-    results = _train_configs(configs, paths, progress, clock)
+    results = train_configs(configs, paths, progress.step, clock)
     if profile_out is not None:
         from ml.bench import machine_description
 
         profile_out.write_text(
-            clock.markdown(_profile_heading(dataset, configs, machine_description())),
+            clock.markdown(_profile_heading(dataset, configs, train_all, machine_description())),
             encoding="utf-8",
         )
     sample_note = " (SYNTHETIC SAMPLE)" if dataset.is_sample else ""
@@ -252,13 +249,14 @@ def run(
     )
 
 
-def _profile_heading(dataset, configs: list, machine: str) -> list[str]:
+def _profile_heading(dataset, configs: list, train_all: bool, machine: str) -> list[str]:
     from datetime import date
 
     from ml.train import git_commit
 
     return [
-        f"# Where `cli.py run` spent its time ({len(configs)} configs)",
+        f"# Where `cli.py run{' --all' if train_all else ''}` spent its time "
+        f"({len(configs)} configs)",
         "",
         f"Machine: {machine}. Date: {date.today()}. Commit: {(git_commit() or 'unknown')[:7]}. "
         f"Data: {dataset.name} (sha256 {dataset.sha256[:12]}…).",

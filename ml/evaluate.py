@@ -172,8 +172,8 @@ def _mean_fold_score(model, X, y, splits, task, max_rows=None) -> float:
 
 def permutation_test(
     model: Pipeline, X: pd.DataFrame, y: np.ndarray, task: str,
-    n_splits: int, seed: int, n_permutations: int, on_permutation=None, max_rows=None,
-    max_folds=None, pool: JobPool | None = None, label: str = "",
+    n_splits: int, seed: int, n_permutations: int, max_rows=None, max_folds=None,
+    pool: JobPool | None = None, label: str = "",
 ) -> tuple[float, float]:  # fmt: skip
     """(observed score, p-value) of the CV score against the same folds on shuffled labels.
 
@@ -191,11 +191,7 @@ def permutation_test(
         for labels in [y, *(rng.permutation(y) for _ in range(n_permutations))]
     ]  # fmt: skip
     observed = futures[0].result()
-    at_least_as_good = 0
-    for number, future in enumerate(futures[1:], start=1):
-        at_least_as_good += future.result() >= observed
-        if on_permutation is not None:
-            on_permutation(number, n_permutations)
+    at_least_as_good = sum(future.result() >= observed for future in futures[1:])
     return observed, (1 + at_least_as_good) / (1 + n_permutations)
 
 
@@ -220,7 +216,6 @@ def cross_validate(
     n_repeats: int = 5,
     seed: int = 42,
     importance_repeats: int = 0,
-    on_fold=None,
     max_train_rows: int | None = None,
     max_importance_rows: int | None = None,
     importance_folds: int | None = None,
@@ -250,13 +245,11 @@ def cross_validate(
     prediction_sum = np.zeros(len(X))
     prediction_count = np.zeros(len(X))
     outcomes = []
-    for fold, (future, (_, test)) in enumerate(zip(futures, splits, strict=True)):
+    for future, (_, test) in zip(futures, splits, strict=True):
         outcome = future.result()
         prediction_sum[test] += outcome.prediction
         prediction_count[test] += 1
         outcomes.append(outcome)
-        if on_fold is not None:
-            on_fold(fold + 1, len(splits))
     importance_drops = [o.importance_drops for o in outcomes if o.importance_drops is not None]
     return CVResult(
         fold_scores=pd.DataFrame([outcome.scores for outcome in outcomes]),

@@ -39,7 +39,7 @@ class Clock:
         and the totals: wall time, floor and their ratio. `heading`: lines naming the run."""
         cpu = self.pool.cpu_seconds if self.pool else {}
         workers = self.pool.workers if self.pool else 1
-        floor = sum(cpu.values()) / workers
+        floor = self.pool.floor_seconds() if self.pool else 0.0
         wall = self.elapsed()
         seen = list(dict.fromkeys(label for label, _ in [*cpu, *self.wall] if label))
         order = self.pool.order if self.pool else []

@@ -93,13 +93,12 @@ def prediction_frame(
 
 
 def significance_rows(
-    model, X, y, config: TrainConfig, plan: TrainingPlan, progress, pool: JobPool
+    model, X, y, config: TrainConfig, plan: TrainingPlan, pool: JobPool
 ) -> pd.DataFrame:
     """ml.run_metrics rows of the label-permutation test: is the audio-only score real?"""
     _, p_value = permutation_test(
         model, X, y, config.task,
         n_splits=config.cv.n_splits, seed=config.cv.seed, n_permutations=config.cv.n_permutations,
-        on_permutation=lambda done, total: progress(f"{config.name}: permutation {done}/{total}"),
         max_rows=plan.max_train_rows, max_folds=plan.permutation_folds, pool=pool,
         label=config.name,
     )  # fmt: skip
@@ -172,9 +171,8 @@ def fit_final(model, X: pd.DataFrame, y: np.ndarray):
 
 
 def fit_and_evaluate(
-    config: TrainConfig, X: pd.DataFrame, y: np.ndarray,
-    progress: Callable[[str], None] = lambda message: None, pool: JobPool | None = None,
-) -> FittedConfig:  # fmt: skip
+    config: TrainConfig, X: pd.DataFrame, y: np.ndarray, pool: JobPool | None = None
+) -> FittedConfig:
     """The training work of one config, nothing tracked or written: plan for the data size,
     cross-validate, test significance (audio runs), choose the threshold, fit the final model.
     The fits run as jobs of `pool` (in this process without one)."""
@@ -192,7 +190,7 @@ def fit_and_evaluate(
     with ThreadPoolExecutor(1) as beside:
         # The permutation test's jobs are queued now, beside the folds', not after them.
         significance = (
-            beside.submit(significance_rows, model, X, y, config, plan, progress, pool)
+            beside.submit(significance_rows, model, X, y, config, plan, pool)
             if config.feature_set == "audio" and config.cv.n_permutations > 0
             else None
         )
@@ -200,7 +198,6 @@ def fit_and_evaluate(
             model, X, y, config.task,
             n_splits=config.cv.n_splits, n_repeats=plan.n_repeats, seed=config.cv.seed,
             importance_repeats=config.cv.importance_repeats,
-            on_fold=lambda done, total: progress(f"{config.name}: fold {done}/{total}"),
             max_train_rows=plan.max_train_rows, max_importance_rows=plan.max_importance_rows,
             importance_folds=plan.importance_folds, pool=pool, label=config.name,
         )  # fmt: skip
