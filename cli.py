@@ -237,10 +237,10 @@ def run(
     if profile_out is not None:
         from ml.bench import machine_description
 
-        profile_out.write_text(
-            clock.markdown(_profile_heading(dataset, configs, train_all, machine_description())),
-            encoding="utf-8",
-        )
+        title = (f"Where `cli.py run{' --all' if train_all else ''}` spent its time "
+                 f"({len(configs)} configs)")  # fmt: skip
+        heading = _measurement_heading(title, dataset, machine_description())
+        profile_out.write_text(clock.markdown(heading), encoding="utf-8")
     sample_note = " (SYNTHETIC SAMPLE)" if dataset.is_sample else ""
     click.echo(
         f"run complete on {dataset.name}{sample_note}: {counts['clean_rows']} clean + "
@@ -249,14 +249,14 @@ def run(
     )
 
 
-def _profile_heading(dataset, configs: list, train_all: bool, machine: str) -> list[str]:
+def _measurement_heading(title: str, dataset, machine: str) -> list[str]:
+    """A measurement file's first lines: what, on which machine, when, at which commit, data."""
     from datetime import date
 
     from ml.train import git_commit
 
     return [
-        f"# Where `cli.py run{' --all' if train_all else ''}` spent its time "
-        f"({len(configs)} configs)",
+        f"# {title}",
         "",
         f"Machine: {machine}. Date: {date.today()}. Commit: {(git_commit() or 'unknown')[:7]}. "
         f"Data: {dataset.name} (sha256 {dataset.sha256[:12]}…).",
@@ -281,10 +281,11 @@ def _profile_heading(dataset, configs: list, train_all: bool, machine: str) -> l
 @warehouse_option
 def predict(input_csv: Path, output_csv: Path | None, warehouse: Path | None) -> None:
     """Score new songs with the champion models. Exit code 3 if any row was rejected."""
-    from ml.predict import score_csv
+    from ml.predict import load_scorer, score_csv
     from ml.settings import resolve_paths
 
-    scored = score_csv(input_csv.resolve(), resolve_paths(warehouse), Progress().step)
+    scorer = load_scorer(resolve_paths(warehouse))
+    scored = score_csv(input_csv.resolve(), scorer, Progress().step)
     for row in scored.rejected.itertuples():
         click.echo(f"rejected row {row.raw_row_number}: {row.reject_reason} "
                    f"({row.rejected_field}={row.rejected_value})", err=True)  # fmt: skip
@@ -378,6 +379,9 @@ def app(port: int, address: str, warehouse: Path | None) -> None:
         "--server.port", str(port), "--server.address", address, "--server.headless", "true",
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",
+        # Streamlit collects garbage after every rerun: 0.2 s per prediction with the models
+        # loaded, more than the scoring itself.
+        "--runner.postScriptGC", "false",
     ]  # fmt: skip
     click.echo(f"app: http://{address}:{port} on {paths.warehouse} (Ctrl-C stops it)", err=True)
     # Become the Streamlit server (same pid): a signal to this command reaches the server.
@@ -470,6 +474,35 @@ def bench(
     )
     click.echo(markdown.read_text(encoding="utf-8"))
     click.echo(f"wrote {markdown} and {json_path}")
+
+
+@cli.command()
+@raw_option
+@click.option("--repeats", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Times each measurement runs (in alternation with its floor).")  # fmt: skip
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Markdown file to write [default: print only].")  # fmt: skip
+@warehouse_option
+def latency(raw: Path | None, repeats: int, out_file: Path | None, warehouse: Path | None) -> None:
+    """Time a build and predictions (10 songs, the whole file, one song in a running process)
+    next to their floors, on a copy of a trained warehouse."""
+    from ml.bench import machine_description
+    from ml.dataset import resolve_raw_csv
+    from ml.latency import markdown, measure
+    from ml.predict import load_scorer
+    from ml.settings import resolve_paths
+
+    paths = resolve_paths(warehouse)
+    load_scorer(paths)  # a trained warehouse, or a one-line error now
+    dataset = resolve_raw_csv(raw)
+    seconds = measure(paths, dataset.path, repeats, Progress().step)
+    heading = _measurement_heading("How long a build and a prediction take", dataset,
+                                   machine_description())  # fmt: skip
+    text = markdown(seconds, heading)
+    click.echo(text)
+    if out_file is not None:
+        out_file.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out_file}", err=True)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,10 @@ def build_warehouse(
 ) -> DbtResult:
     raw_format = inspect_raw_csv(dataset.path)
     warehouse.wait_until_free(warehouse_path)
-    # One copy per process, so two builds at once cannot overwrite each other's work.
-    building = warehouse_path.with_name(f"{warehouse_path.name}.building-{os.getpid()}")
+    # A folder per process, so two builds at once cannot overwrite each other's work; the copy
+    # inside keeps the warehouse's name (dbt reuses its parse only while the name is the same).
+    folder = warehouse_path.with_name(f"{warehouse_path.name}.building-{os.getpid()}")
+    building = folder / warehouse_path.name
     try:
         try:
             result = _build_copy(warehouse_path, building, dataset, raw_format.encoding, on_line)
@@ -37,11 +39,9 @@ def build_warehouse(
                 warehouse_path, building, dataset, raw_format.encoding, on_line, parallel=False
             )
         warehouse.upgrade_ml_tables(building)
-    except BaseException:
-        _remove_build_files(building)
-        raise
-    os.replace(building, warehouse_path)
-    _remove_build_files(building)
+        os.replace(building, warehouse_path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return result
 
 
@@ -49,28 +49,25 @@ def _build_copy(
     warehouse_path: Path, building: Path, dataset: Dataset, encoding: str, on_line,
     parallel: bool = True,
 ) -> DbtResult:  # fmt: skip
-    _remove_build_files(building)
+    """A fresh folder holding a copy of the warehouse (if any), built by dbt."""
+    shutil.rmtree(building.parent, ignore_errors=True)
+    building.parent.mkdir()
     if warehouse_path.exists():
         shutil.copy2(warehouse_path, building)
-    # dbt's artifacts go to a folder of this build's own (two builds may run at once); the
-    # SQL it ran for the scoring models is kept in the warehouse, for `cli.py predict`.
+    # dbt's artifacts go to a folder of this build's own; the SQL it ran for the scoring
+    # models is kept in the warehouse, for `cli.py predict`.
     with tempfile.TemporaryDirectory(prefix="spotify-dbt-") as target_path:
         result = run_dbt(
-            ["build"],
+            # dbt's unit tests check the SQL, not the data: the test suite runs them
+            # (a plain `dbt build`), a build of the data does not need to.
+            ["build", "--exclude-resource-type", "unit_test"],
             building,
             dataset.path,
-            variables={"raw_file_sha256": dataset.sha256},
+            Path(target_path),
+            raw_sha256=dataset.sha256,
             encoding=encoding,
             parallel_reader=parallel,
             on_line=on_line,
-            target_path=Path(target_path),
         )
         warehouse.write_scoring_sql(building, scoring_sql(Path(target_path)))
     return result
-
-
-def _remove_build_files(building: Path) -> None:
-    """The copy, its write-ahead log and DuckDB's spill folder."""
-    building.unlink(missing_ok=True)
-    building.with_name(building.name + ".wal").unlink(missing_ok=True)
-    shutil.rmtree(building.with_name(building.name + ".tmp"), ignore_errors=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +19,13 @@ from ml.settings import (
     RAW_CSV_ENV,
     RAW_ENCODING_ENV,
     RAW_PARALLEL_ENV,
+    RAW_SHA256_ENV,
     WAREHOUSE_ENV,
 )
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+# dbt's parse of the project, kept between builds (dbt re-parses only what changed).
+SAVED_PARSE = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE
 
 PROGRESS_LINE = re.compile(r"\d+ of \d+ (OK|PASS|ERROR|FAIL|WARN|SKIP)\b.*")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -35,37 +42,40 @@ def run_dbt(
     command: list[str],
     warehouse: Path,
     raw_csv: Path,
-    variables: dict | None = None,
+    target_path: Path,
+    raw_sha256: str = "",
     encoding: str = "latin-1",
     parallel_reader: bool = True,
     on_line: Callable[[str], None] | None = None,
-    target_path: Path | None = None,
 ) -> DbtResult:
     """`dbt <command>` against `warehouse`, reading `raw_csv`, its artifacts (manifest, run
-    results) in `target_path` (default: dbt_project/target). Raises UserError on failure."""
+    results) in `target_path`. Raises UserError on failure.
+
+    dbt runs in the warehouse's folder and names the file without its folder, so the profile
+    (part of what dbt checks before reusing a saved parse) is the same for every build of a
+    file of that name; the saved parse is copied in and the new one kept after a success."""
     if "'" in str(raw_csv) or "'" in str(warehouse):
         raise UserError(f"paths may not contain a single quote: {raw_csv}")
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
-        WAREHOUSE_ENV: str(warehouse),
+        WAREHOUSE_ENV: warehouse.name,
         RAW_CSV_ENV: str(raw_csv),
+        RAW_SHA256_ENV: raw_sha256,
         RAW_ENCODING_ENV: encoding,
         RAW_PARALLEL_ENV: "true" if parallel_reader else "false",
     }
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    if SAVED_PARSE.is_file():
+        shutil.copy(SAVED_PARSE, target_path / PARTIAL_PARSE)
     arguments = [
         sys.executable, "-m", "dbt.cli.main", *command,
         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--no-use-colors",
+        "--target-path", str(target_path), "--no-use-colors",
     ]  # fmt: skip
-    if variables:
-        arguments += ["--vars", json.dumps(variables)]
-    if target_path is not None:
-        arguments += ["--target-path", str(target_path)]
     process = subprocess.Popen(
         arguments,
-        cwd=DBT_PROJECT_DIR,
+        cwd=warehouse.parent,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -84,7 +94,18 @@ def run_dbt(
     passed, failed = _totals(output)
     if return_code != 0:
         raise UserError(f"dbt {command[0]} failed: {_first_error(lines)}")
+    _save_parse(target_path / PARTIAL_PARSE)
     return DbtResult(passed=passed, failed=failed, output=output)
+
+
+def _save_parse(parse: Path) -> None:
+    """Keep `parse` as the saved parse; a copy then a rename, so a reader never sees half."""
+    if not parse.is_file():
+        return
+    SAVED_PARSE.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=SAVED_PARSE.parent, delete=False) as copy:
+        shutil.copyfileobj(parse.open("rb"), copy)
+    os.replace(copy.name, SAVED_PARSE)
 
 
 def _totals(output: str) -> tuple[int, int]:

@@ -2,7 +2,8 @@
 
 Features come from the same dbt models as training: the SQL the last build compiled for them
 (kept in the warehouse, ml.scoring_sql) runs on the new file in an in-memory DuckDB, so
-nothing is re-implemented in pandas and dbt does not start.
+nothing is re-implemented in pandas and dbt does not start. The champions are read from the
+warehouse's ml.model_versions, without MLflow.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ml import warehouse
 from ml.errors import UserError
@@ -33,29 +35,20 @@ class Scored:
     model_versions: dict[str, str]
 
 
-def build_scoring_features(
-    input_csv: Path, paths: Paths, progress: Callable[[str], None]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(track features joined to names and row numbers, rejected rows) for the input file."""
-    if not input_csv.is_file():
-        raise UserError(f"input CSV not found: {input_csv}")
-    raw_format = inspect_raw_csv(input_csv)
-    progress(f"computing features for {input_csv.name} with the build's dbt SQL")
-    tables = warehouse.run_scoring_sql(
-        paths.warehouse, input_csv, raw_format.encoding,
-        ["tracks", "track_features", "rejected_rows"],
-    )  # fmt: skip
-    names = tables["tracks"][["track_id", "raw_row_number", "track_name", "artist_names"]]
-    joined = names.merge(tables["track_features"], on="track_id", how="inner",
-                         validate="one_to_one")  # fmt: skip
-    return joined.sort_values("raw_row_number").reset_index(drop=True), tables["rejected_rows"]
+@dataclass(frozen=True)
+class Scorer:
+    """What scoring reads from the warehouse, read once (the app keeps it): the build's
+    scoring SQL and, per task, the champion (fitted pipeline, its ml.model_versions row)."""
+
+    scoring_sql: pd.DataFrame
+    champions: dict[str, tuple]
 
 
-def load_champions(paths: Paths) -> dict[str, tuple]:
-    """Per task, (fitted pipeline, its ml.model_versions row): the champions as the warehouse
-    records them, read without MLflow."""
+def load_scorer(paths: Paths) -> Scorer:
+    """The scoring SQL and the champions as the warehouse records them, read without MLflow."""
     from ml.model_files import load_model
 
+    scoring_sql = warehouse.read_scoring_sql(paths.warehouse)
     if not warehouse.has_table(paths.warehouse, "ml.model_versions"):
         raise UserError("no champion models yet (run `python cli.py train` first)")
     versions = warehouse.read_table(paths.warehouse, "ml.model_versions")
@@ -67,24 +60,41 @@ def load_champions(paths: Paths) -> dict[str, tuple]:
         row = rows.iloc[0]
         name = f"{row['model_name']} version {row['version']}"
         champions[task] = (load_model(Path(row["model_path"]), name), row)
-    return champions
+    return Scorer(scoring_sql, champions)
 
 
-def score_csv(
-    input_csv: Path, paths: Paths, progress: Callable[[str], None],
-    champions: dict[str, tuple] | None = None,
-) -> Scored:  # fmt: skip
-    """`champions`: as load_champions returns them, when the caller keeps them loaded (app)."""
-    features, rejected = build_scoring_features(input_csv, paths, progress)
-    champions = champions or load_champions(paths)
-    regressor, _ = champions["regression"]
-    classifier, classifier_row = champions["classification"]
+def scoring_features(
+    input_csv: Path, scorer: Scorer, progress: Callable[[str], None]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(track features joined to names and row numbers, rejected rows) for the input file."""
+    if not input_csv.is_file():
+        raise UserError(f"input CSV not found: {input_csv}")
+    raw_format = inspect_raw_csv(input_csv)
+    progress(f"computing features for {input_csv.name} with the build's dbt SQL")
+    tables = warehouse.run_scoring_sql(
+        scorer.scoring_sql, input_csv, raw_format.encoding,
+        ["tracks", "track_features", "rejected_rows"],
+    )  # fmt: skip
+    names = tables["tracks"][["track_id", "raw_row_number", "track_name", "artist_names"]]
+    joined = names.merge(tables["track_features"], on="track_id", how="inner",
+                         validate="one_to_one")  # fmt: skip
+    return joined.sort_values("raw_row_number").reset_index(drop=True), tables["rejected_rows"]
+
+
+def score_csv(input_csv: Path, scorer: Scorer, progress: Callable[[str], None]) -> Scored:
+    features, rejected = scoring_features(input_csv, scorer, progress)
+    regressor, _ = scorer.champions["regression"]
+    classifier, classifier_row = scorer.champions["classification"]
     predictions = features[["raw_row_number", "track_name", "artist_names"]].copy()
     if len(features):
-        log_streams = regressor.predict(feature_matrix(features, list(regressor.feature_names_in_)))
-        probability = classifier.predict_proba(
-            feature_matrix(features, list(classifier.feature_names_in_))
-        )[:, 1]
+        # One thread: on a few rows, starting a thread pool costs more than it saves.
+        with threadpool_limits(1):
+            log_streams = regressor.predict(
+                feature_matrix(features, list(regressor.feature_names_in_))
+            )
+            probability = classifier.predict_proba(
+                feature_matrix(features, list(classifier.feature_names_in_))
+            )[:, 1]
     else:
         log_streams = probability = np.array([])
     predictions["predicted_log_streams"] = log_streams
@@ -92,6 +102,7 @@ def score_csv(
     predictions["top_decile_probability"] = probability
     predictions["is_predicted_top_decile"] = probability >= classifier_row["decision_threshold"]
     versions = {
-        task: f"{row['config_name']} v{row['version']}" for task, (_, row) in champions.items()
+        task: f"{row['config_name']} v{row['version']}"
+        for task, (_, row) in scorer.champions.items()
     }
     return Scored(predictions[OUTPUT_COLUMNS], rejected, versions)

@@ -188,11 +188,12 @@ def read_table(path: Path, table: str, order_by: str | None = None) -> pd.DataFr
         raise ValueError(f"not a schema.table name: {table!r}")
     if order_by is not None and not re.fullmatch(r"[a-z_]+", order_by):
         raise ValueError(f"not a column name: {order_by!r}")
-    if not has_table(path, table):
-        raise UserError(f"table {table} not found in {path} (run `python cli.py build` first)")
-    schema, name = table.split(".")
-    order = f' order by "{order_by}"' if order_by else ""
-    return read_sql(path, f'select * from "{schema}"."{name}"{order}')
+    with connect(path, read_only=True) as connection:
+        if not _has_table(connection, table):
+            raise UserError(f"table {table} not found in {path} (run `python cli.py build` first)")
+        schema, name = table.split(".")
+        order = f' order by "{order_by}"' if order_by else ""
+        return connection.execute(f'select * from "{schema}"."{name}"{order}').df()
 
 
 def read_sql(path: Path, sql: str, parameters: list | None = None) -> pd.DataFrame:
@@ -202,14 +203,17 @@ def read_sql(path: Path, sql: str, parameters: list | None = None) -> pd.DataFra
 
 
 def has_table(path: Path, table: str) -> bool:
+    with connect(path, read_only=True) as connection:
+        return _has_table(connection, table)
+
+
+def _has_table(connection, table: str) -> bool:
     schema, name = table.split(".")
-    found = read_sql(
-        path,
-        "select count(*) as n from information_schema.tables"
-        " where table_schema = ? and table_name = ?",
+    found = connection.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
         [schema, name],
-    )
-    return bool(found["n"].iloc[0])
+    ).fetchone()
+    return found[0] > 0
 
 
 def read_track_features(path: Path) -> pd.DataFrame:
@@ -274,15 +278,20 @@ def write_scoring_sql(path: Path, models: list[dict]) -> None:
         _insert_frame(connection, SCORING_SQL_TABLE, pd.DataFrame(models))
 
 
+def read_scoring_sql(path: Path) -> pd.DataFrame:
+    """The SQL the last build ran for the scoring models (ml.scoring_sql), in build order."""
+    with connect(path, read_only=True) as connection:
+        if not _has_table(connection, SCORING_SQL_TABLE):
+            raise UserError(f"{path} holds no scoring SQL (rebuild it: `python cli.py build`)")
+        return connection.execute(f"select * from {SCORING_SQL_TABLE} order by position").df()
+
+
 def run_scoring_sql(
-    path: Path, raw_csv: Path, encoding: str, tables: list[str]
+    models: pd.DataFrame, raw_csv: Path, encoding: str, tables: list[str]
 ) -> dict[str, pd.DataFrame]:
-    """Run the warehouse's scoring SQL on another raw file in an in-memory DuckDB, with the
-    DuckDB variables that make it read that file and skip the rules on streams; return the
-    named models' rows. The warehouse itself is only read."""
-    if not has_table(path, SCORING_SQL_TABLE):
-        raise UserError(f"{path} holds no scoring SQL (rebuild it: `python cli.py build`)")
-    models = read_sql(path, f"select * from {SCORING_SQL_TABLE} order by position")
+    """Run a build's scoring SQL (read_scoring_sql) on another raw file in an in-memory DuckDB,
+    with the DuckDB variables that make it read that file and skip the rules on streams;
+    return the named models' rows."""
     catalog = models["relation"].iloc[0].split(".")[0]
     connection = duckdb.connect(config={"memory_limit": "1GB"})
     try:

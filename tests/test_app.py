@@ -103,14 +103,22 @@ def test_a_prediction_made_in_the_page_matches_cli_predict(app_in_browser, sampl
     assert shown_log_streams == pytest.approx(expected["predicted_log_streams"], abs=5e-7)
     assert shown_probability == pytest.approx(expected["top_decile_probability"], abs=5e-7)
 
-    # A second song, once the page and the models are loaded: the time it takes is printed
+    # A second song, once the page and the models are loaded, then the first one again (cached:
+    # no scoring, only Streamlit's round trip, the floor): both times are printed
     # (`pytest -n 0 -s tests/test_app.py -k prediction`), not asserted.
-    playlists.send_keys(Keys.CONTROL, "a")
-    playlists.send_keys("6000", Keys.TAB)
-    started = time.monotonic()
-    wait_for_element(browser, '[data-testid="stFormSubmitButton"] button').click()
-    while shown_log_streams == number_after(
-        "predicted log streams", wait_for_text(browser, "Exact values", poll=0.01)
+    seconds = {}
+    for label, playlists_value, expected_change in (
+        ("a second song", "6000", lambda shown: shown != shown_log_streams),
+        ("the first song again (cached)", "5000", lambda shown: shown == shown_log_streams),
     ):
-        assert time.monotonic() - started < 60, "the second prediction never showed"
-    print(f"app: a second prediction showed {time.monotonic() - started:.2f} s after the click")
+        playlists.send_keys(Keys.CONTROL, "a")
+        playlists.send_keys(playlists_value, Keys.TAB)
+        started = time.monotonic()
+        wait_for_element(browser, '[data-testid="stFormSubmitButton"] button').click()
+        while not expected_change(number_after(
+            "predicted log streams", wait_for_text(browser, "Exact values", poll=0.01)
+        )):  # fmt: skip
+            assert time.monotonic() - started < 60, f"{label} never showed"
+        seconds[label] = time.monotonic() - started
+    print("app: " + "; ".join(f"{label} showed {value:.2f} s after the click"
+                              for label, value in seconds.items()))  # fmt: skip

@@ -1,6 +1,7 @@
 """The whole pipeline on the bundled synthetic sample, in a temporary warehouse."""
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -49,10 +50,10 @@ def test_full_features_beat_the_baseline_on_the_sample(sample_run):
 def test_scoring_sql_computes_the_features_the_build_computed(sample_run):
     """The build's compiled SQL, run in memory on the same file, gives every clean track the
     same features as marts.track_features; only the rules on streams are skipped."""
-    from ml.warehouse import read_table, run_scoring_sql
+    from ml.warehouse import read_scoring_sql, read_table, run_scoring_sql
 
-    scored = run_scoring_sql(sample_run.warehouse, sample_run.raw_csv, "latin-1",
-                             ["track_features", "rejected_rows"])  # fmt: skip
+    scored = run_scoring_sql(read_scoring_sql(sample_run.warehouse), sample_run.raw_csv,
+                             "latin-1", ["track_features", "rejected_rows"])  # fmt: skip
     built = read_table(sample_run.warehouse, "marts.track_features")
     same = scored["track_features"].merge(built[["track_id"]], on="track_id")
     pd.testing.assert_frame_equal(
@@ -114,6 +115,11 @@ def test_plain_dbt_build_passes_afterwards(sample_run):
         cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
+    for unit_test in ("test_base_spotify__tracks_parses_numbers_and_keeps_bad_text",
+                      "test_int_tracks_validated_applies_rules_in_order"):  # fmt: skip
+        assert re.search(rf"PASS .*{unit_test}", result.stdout), (
+            unit_test
+        )  # `cli.py build` skips them
     runs = check.scalar(sample_run, "select count(*) from ml.runs")
     assert runs == len(sample_run.config_names)  # dbt leaves schema ml alone
 

@@ -2,7 +2,7 @@
 
 The song is written as one row of the raw Kaggle CSV and scored by ml.predict.score_csv, the
 function behind `cli.py predict`: the same dbt feature SQL (the build's, run in memory), the
-same champion models (kept loaded).
+same champion models (kept loaded while they are current).
 """
 
 from __future__ import annotations
@@ -80,22 +80,39 @@ def song_form() -> dict | None:
     return song if submitted else None
 
 
-@st.cache_resource(ttl=data.TTL_SECONDS, show_spinner=False)
-def champions() -> dict:
-    """The champion models, loaded once and kept while they are current (30 s)."""
-    from ml.predict import load_champions
-
-    return load_champions(data.paths())
-
-
 @st.cache_data(ttl=data.TTL_SECONDS, show_spinner=False)
-def score(csv_text: str):
+def scorer_state() -> str:
+    """The build's scoring SQL and the champion versions, as one text; looked up at most every
+    30 s, so a new build or champion reaches the page without reloading models per song."""
+    from ml import warehouse
+
+    needed = ("ml.scoring_sql", "ml.model_versions")
+    if not all(warehouse.has_table(data.paths().warehouse, table) for table in needed):
+        return ""  # load_scorer says what is missing
+    return data.query("""
+        select coalesce((select md5(string_agg(sql, ';' order by position)) from ml.scoring_sql),
+                        '') || ' ' ||
+               coalesce((select string_agg(model_name || ' v' || version, ', ' order by task)
+                         from ml.model_versions where is_champion), '') as state
+    """)["state"].iloc[0]  # fmt: skip
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def scorer(state: str):
+    """The scoring SQL and the champion models, read once per `state` and kept loaded."""
+    from ml.predict import load_scorer
+
+    return load_scorer(data.paths())
+
+
+@st.cache_data(max_entries=100, show_spinner=False)
+def score(csv_text: str, state: str):
     from ml.predict import score_csv
 
     with tempfile.TemporaryDirectory(prefix="spotify-app-") as folder:
         path = Path(folder) / "new-song.csv"
         path.write_text(csv_text, encoding="utf-8")
-        return score_csv(path, data.paths(), lambda message: None, champions())
+        return score_csv(path, scorer(state), lambda message: None)
 
 
 def render() -> None:
@@ -110,7 +127,7 @@ def render() -> None:
         return
     csv_text = raw_csv_text(song)
     with st.spinner("Computing features with the dbt SQL and scoring with the champions"):
-        scored = score(csv_text)
+        scored = score(csv_text, scorer_state())
     for row in scored.rejected.itertuples():
         st.error(f"Rejected: {row.reject_reason} ({row.rejected_field} = {row.rejected_value})")
     if scored.predictions.empty:

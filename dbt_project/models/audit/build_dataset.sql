@@ -21,8 +21,10 @@ build_dataset as (
     select
         parse_filename(raw_file.filename) as dataset_name,
         raw_file.filename as dataset_path,
-        {% if var('raw_file_sha256') -%}
-            '{{ var('raw_file_sha256') }}' as dataset_sha256,
+        {#- cli.py passes the sha256 it computed while streaming the file; a plain `dbt build`
+            leaves it unset and DuckDB hashes the file (holding the whole file in memory). #}
+        {% if env_var('SPOTIFY_RAW_SHA256', '') -%}
+            '{{ env_var('SPOTIFY_RAW_SHA256') }}' as dataset_sha256,
         {%- else -%}
             sha256(raw_file.content) as dataset_sha256,
         {%- endif %}
