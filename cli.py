@@ -79,7 +79,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug or os.environ.get("SPOTIFY_DEBUG") == "1"}
 
 
-def _build(raw: Path | None, warehouse: Path | None, progress: Progress):
+def _build(raw: Path | None, warehouse: Path | None, progress: Progress, strict: bool,
+           max_rejected_share: float):  # fmt: skip
     from ml.build import build_warehouse
     from ml.dataset import resolve_raw_csv
     from ml.settings import resolve_paths
@@ -94,9 +95,14 @@ def _build(raw: Path | None, warehouse: Path | None, progress: Progress):
             fg="yellow",
             bold=True,
         )
-    progress.step(f"dbt build: {dataset.path.name} -> {paths.warehouse}")
-    result = build_warehouse(paths.warehouse, dataset, on_line=progress.detail)
-    return paths, dataset, result
+    result, warning = build_warehouse(paths.warehouse, dataset, progress.step, progress.detail,
+                                      max_rejected_share, strict)  # fmt: skip
+    return paths, dataset, result, warning
+
+
+def _warn(warning: str | None) -> None:
+    if warning:
+        click.secho(f"warning: {warning}", err=True, fg="yellow", bold=True)
 
 
 def _row_counts(paths) -> dict:
@@ -106,19 +112,36 @@ def _row_counts(paths) -> dict:
     return {key: int(row[key]) for key in ("raw_rows", "clean_rows", "rejected_rows")}
 
 
+strict_option = click.option(
+    "--strict", is_flag=True, envvar="SPOTIFY_STRICT",
+    help="Fail (and keep the previous warehouse) when more rows are rejected than "
+    "--max-rejected-share [env SPOTIFY_STRICT].",
+)  # fmt: skip
+max_rejected_option = click.option(
+    "--max-rejected-share", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+    envvar="SPOTIFY_MAX_REJECTED_SHARE",
+    help="Share of rejected rows above which the build ends with a warning "
+    "[env SPOTIFY_MAX_REJECTED_SHARE].",
+)  # fmt: skip
+
+
 @cli.command()
 @raw_option
+@strict_option
+@max_rejected_option
 @warehouse_option
-def build(raw: Path | None, warehouse: Path | None) -> None:
+def build(raw: Path | None, strict: bool, max_rejected_share: float,
+          warehouse: Path | None) -> None:  # fmt: skip
     """Build and test the warehouse with dbt (staging, marts, audit)."""
     progress = Progress()
-    paths, dataset, result = _build(raw, warehouse, progress)
+    paths, dataset, result, warning = _build(raw, warehouse, progress, strict, max_rejected_share)
     counts = _row_counts(paths)
     click.echo(
         f"built {paths.warehouse.name} from {dataset.name}: {counts['raw_rows']} raw rows = "
         f"{counts['clean_rows']} clean + {counts['rejected_rows']} rejected; "
         f"{result.passed} dbt nodes passed"
     )
+    _warn(warning)
 
 
 cv_repeats_option = click.option(
@@ -201,6 +224,8 @@ def train(
 
 @cli.command()
 @raw_option
+@strict_option
+@max_rejected_option
 @config_option
 @click.option(
     "--all", "train_all", is_flag=True,
@@ -216,6 +241,8 @@ def train(
 @warehouse_option
 def run(
     raw: Path | None,
+    strict: bool,
+    max_rejected_share: float,
     config_refs: tuple[str, ...],
     train_all: bool,
     cv_repeats: int | None,
@@ -231,7 +258,7 @@ def run(
     progress = Progress()
     clock = Clock()
     with clock.measure("", "dbt build"):
-        paths, dataset, _ = _build(raw, warehouse, progress)
+        paths, dataset, _, warning = _build(raw, warehouse, progress, strict, max_rejected_share)
     counts = _row_counts(paths)
     results = train_configs(configs, paths, progress.step, clock)
     if profile_out is not None:
@@ -247,6 +274,7 @@ def run(
         f"{counts['rejected_rows']} rejected rows; {len(results)} configs trained; "
         f"{_best_by_task(results)}"
     )
+    _warn(warning)
 
 
 def _measurement_heading(title: str, dataset, machine: str) -> list[str]:

@@ -74,7 +74,7 @@ def stage_build(csv_path: Path, warehouse_path: Path) -> tuple[float, int, str]:
 
     started = time.perf_counter()
     dataset = Dataset(path=csv_path, sha256=file_sha256(csv_path), is_sample=False)
-    result = build_warehouse(warehouse_path, dataset)
+    result, _ = build_warehouse(warehouse_path, dataset)
     seconds = time.perf_counter() - started
     return seconds, _raw_rows(warehouse_path), f"{result.passed} models and tests passed"
 

@@ -16,13 +16,21 @@ from ml.errors import UserError
 from ml.raw_file import inspect_raw_csv
 
 CSV_PARSE_ERROR = "CSV Error"
+MAX_REJECTED_SHARE = 0.05
 
 
 def build_warehouse(
-    warehouse_path: Path, dataset: Dataset, on_line: Callable[[str], None] | None = None
-) -> DbtResult:
+    warehouse_path: Path, dataset: Dataset, on_step: Callable[[str], None] | None = None,
+    on_line: Callable[[str], None] | None = None,
+    max_rejected_share: float = MAX_REJECTED_SHARE, strict: bool = False,
+) -> tuple[DbtResult, str | None]:  # fmt: skip
+    """(dbt's result, a warning when more than `max_rejected_share` of the rows were rejected).
+    `strict` makes that warning an error that leaves the warehouse as it was. `on_step` hears
+    that dbt starts (once the file is accepted), `on_line` each dbt node."""
     raw_format = inspect_raw_csv(dataset.path)
     warehouse.wait_until_free(warehouse_path)
+    if on_step is not None:
+        on_step(f"dbt build: {dataset.path.name} -> {warehouse_path}")
     # A folder per process, so two builds at once cannot overwrite each other's work; the copy
     # inside keeps the warehouse's name (dbt reuses its parse only while the name is the same).
     folder = warehouse_path.with_name(f"{warehouse_path.name}.building-{os.getpid()}")
@@ -39,10 +47,29 @@ def build_warehouse(
                 warehouse_path, building, dataset, raw_format.encoding, on_line, parallel=False
             )
         warehouse.upgrade_ml_tables(building)
+        warning = rejection_warning(building, max_rejected_share)
+        if warning and strict:
+            raise UserError(f"{warning}; the warehouse was left as it was (--strict)")
         os.replace(building, warehouse_path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return result
+    return result, warning
+
+
+def rejection_warning(path: Path, max_share: float) -> str | None:
+    """One line when a build rejected more than `max_share` of the rows: the share and the
+    most frequent reasons."""
+    counts = warehouse.read_table(path, "audit.build_dataset").iloc[0]
+    raw_rows, rejected = int(counts["raw_rows"]), int(counts["rejected_rows"])
+    if not raw_rows or rejected / raw_rows <= max_share:
+        return None
+    reasons = warehouse.read_sql(path, """
+        select reject_reason, count(*) as n from audit.rejected_rows
+        group by reject_reason order by n desc, reject_reason limit 3
+    """)  # fmt: skip
+    top = ", ".join(f"{row.reject_reason} {row.n}" for row in reasons.itertuples())
+    return (f"{rejected / raw_rows:.1%} of the rows were rejected ({rejected} of {raw_rows}, "
+            f"more than {max_share:.0%}): {top}; see audit.rejected_rows")  # fmt: skip
 
 
 def _build_copy(

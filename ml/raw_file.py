@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ RAW_COLUMNS = [
     "acousticness_%", "instrumentalness_%", "liveness_%", "speechiness_%",
 ]  # fmt: skip
 SNIFF_BYTES = 1 << 20
+# Every refusal of a file ends with this: where the expected file comes from.
+FORMAT_HINT = "expected: the Kaggle spotify-2023.csv, see the README, 'Getting the real data'"
 
 
 @dataclass(frozen=True)
@@ -39,28 +42,41 @@ def detect_encoding(head: bytes) -> str:
     return "utf-8"
 
 
+def _column_key(name: str) -> str:
+    """A column name without case, spaces, punctuation and a percent suffix: near matches."""
+    return re.sub(r"(pct|percent)$", "", re.sub(r"[^a-z0-9]", "", name.lower()))
+
+
+def _refuse(path: Path, reason: str) -> UserError:
+    return UserError(f"{path}: {reason} ({FORMAT_HINT})")
+
+
 def inspect_raw_csv(path: Path) -> RawFileFormat:
     """The file's encoding and header; UserError naming the file when it cannot be the raw data."""
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
     if not head.strip():
-        raise UserError(f"{path}: the file is empty")
+        raise _refuse(path, "the file is empty")
     if b"\x00" in head:
-        raise UserError(f"{path}: not a CSV file (binary content)")
+        raise _refuse(path, "not a CSV file (binary content)")
     encoding = detect_encoding(head)
     text = head.decode("utf-8-sig" if encoding == "utf-8" else "latin-1", errors="replace")
     first_line = text.splitlines()[0]
-    header = next(csv.reader([first_line]))
-    header = [name.strip() for name in header]
-    missing = [name for name in RAW_COLUMNS if name not in header]
+    header = [name.strip() for name in next(csv.reader([first_line]))]
     if len(header) == 1 and ";" in first_line:
-        raise UserError(f"{path}: columns are separated by ';', expected ',' (re-save as CSV)")
-    if missing == RAW_COLUMNS:
-        raise UserError(
-            f"{path}: not the Kaggle spotify-2023 CSV format (none of its columns in line 1)"
-        )
+        raise _refuse(path, "columns are separated by ';', expected ',' (re-save as CSV)")
+    missing = [name for name in RAW_COLUMNS if name not in header]
+    by_key = {_column_key(name): name for name in header}
+    near = {name: by_key[_column_key(name)] for name in missing if _column_key(name) in by_key}
+    if len(RAW_COLUMNS) - len(missing) + len(near) < len(RAW_COLUMNS) / 2:
+        found = len(RAW_COLUMNS) - len(missing)
+        raise _refuse(path, f"not the Kaggle spotify-2023 CSV format (only {found} of its "
+                            f"{len(RAW_COLUMNS)} columns in line 1)")  # fmt: skip
     if missing:
-        raise UserError(f"{path}: required column(s) missing: {', '.join(missing)}")
+        names = ", ".join(f"{name} (found {near[name]})" if name in near else name
+                          for name in missing)  # fmt: skip
+        edited = " - was the file edited?" if near else ""
+        raise _refuse(path, f"required column(s) missing: {names}{edited}")
     if len(text.splitlines()) < 2 and len(head) < SNIFF_BYTES:
-        raise UserError(f"{path}: the file has a header but no data rows")
+        raise _refuse(path, "the file has a header but no data rows")
     return RawFileFormat(encoding=encoding, columns=header)

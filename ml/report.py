@@ -30,6 +30,12 @@ from audit.rejected_rows
 group by reject_reason
 order by rows desc, reject_reason
 """
+ROW_WARNINGS_SQL = """
+select warning, count(*) as rows, min(raw_row_number) as first_raw_row
+from audit.row_warnings
+group by warning
+order by rows desc, warning
+"""
 RUN_PREDICTIONS_SQL = """
 select predictions.*, features.released_year
 from ml.predictions as predictions
@@ -53,6 +59,7 @@ details { margin: 0.5rem 0; } summary { cursor: pointer; font-weight: 600; }
 class ReportData:
     dataset: pd.Series
     reject_reasons: pd.DataFrame
+    row_warnings: pd.DataFrame
     correlations: pd.DataFrame
     runs: pd.DataFrame
     metrics: pd.DataFrame
@@ -65,6 +72,7 @@ def load_report_data(paths: Paths) -> ReportData:
     path = paths.warehouse
     dataset = warehouse.read_table(path, "audit.build_dataset").iloc[0]
     reject_reasons = warehouse.read_sql(path, REJECT_REASONS_SQL)
+    row_warnings = warehouse.read_sql(path, ROW_WARNINGS_SQL)
     correlations = warehouse.read_table(path, "marts.feature_correlations")
     if warehouse.has_table(path, "ml.runs"):
         runs = warehouse.read_sql(path, "select * from ml.runs order by created_at")
@@ -72,7 +80,7 @@ def load_report_data(paths: Paths) -> ReportData:
     else:
         runs, metrics = pd.DataFrame(columns=warehouse.RUN_COLUMNS), pd.DataFrame()
     return ReportData(
-        dataset, reject_reasons, correlations, runs, metrics,
+        dataset, reject_reasons, row_warnings, correlations, runs, metrics,
         champion_run_ids(tracking.list_model_versions(paths)),
     )  # fmt: skip
 
@@ -179,6 +187,8 @@ def render_html(data: ReportData, correlation_png: bytes, images: dict[str, dict
         ),  # fmt: skip
         "<h3>Why rows were rejected</h3>",
         _table(data.reject_reasons) if len(data.reject_reasons) else "<p>No row was rejected.</p>",
+        "<h3>Kept rows with warnings (audit.row_warnings)</h3>",
+        _table(data.row_warnings) if len(data.row_warnings) else "<p>No warnings.</p>",
         "<h2>Correlations with log streams</h2>",
         _img(correlation_png, "correlations with log streams"),
         _table(correlations.round(3)),

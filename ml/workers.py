@@ -32,8 +32,11 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def _start_worker() -> None:
-    """One thread per worker: env for libraries loaded later, threadpoolctl for those loaded."""
+def _start_worker(owner_pid: int) -> None:
+    """One thread per worker: env for libraries loaded later, threadpoolctl for those loaded.
+    The worker ends when the process that started the pool is gone, even if it was killed
+    (a pool's workers otherwise wait for work forever)."""
+    threading.Thread(target=_exit_with, args=(owner_pid,), daemon=True).start()
     for name in THREAD_ENV:
         os.environ[name] = "1"
     import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime, so the limit reaches it)
@@ -45,6 +48,15 @@ def _start_worker() -> None:
 
 
 _in_worker = False
+
+
+def _exit_with(owner_pid: int) -> None:
+    while True:
+        time.sleep(1)
+        try:
+            os.kill(owner_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
 
 
 def fresh_model(model):
@@ -107,6 +119,7 @@ class JobPool:
                 self.workers,
                 mp_context=multiprocessing.get_context("forkserver"),
                 initializer=_start_worker,
+                initargs=(os.getpid(),),
             )
 
     def submit(self, label: str, kind: str, function: Callable, *args) -> Future:

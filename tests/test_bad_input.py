@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -64,6 +65,13 @@ def reorder(records, order):
     return [[record[index] for index in order] for record in records]
 
 
+def blanks_as_placeholders(records, path):
+    """The sample with its blank cells written as the placeholders of SQL/BI exports, in turn."""
+    placeholders = itertools.cycle(["null", " N/A ", "NA", "None", "nan", "-", "NULL"])
+    rows = [[cell if cell.strip() else next(placeholders) for cell in row] for row in records[1:]]
+    return write_csv(path, [records[0], *rows])
+
+
 VARIANTS = {
     "utf8": lambda records, path: write_csv(path, records, encoding="utf-8"),
     "utf8_bom": lambda records, path: write_csv(path, records, "utf-8", prefix=b"\xef\xbb\xbf"),
@@ -71,6 +79,20 @@ VARIANTS = {
     "columns_reversed": lambda records, path: write_csv(
         path, reorder(records, list(reversed(range(len(RAW_COLUMNS)))))
     ),
+    "blanks_as_placeholders": blanks_as_placeholders,
+    "numbers_with_zero_decimals": lambda records, path: write_csv(
+        path,
+        [
+            records[0],
+            *(
+                [
+                    f"{cell}.00" if cell.isdigit() and index >= 2 else cell
+                    for index, cell in enumerate(row)
+                ]
+                for row in records[1:]
+            ),
+        ],
+    ),  # fmt: skip
     "extra_cover_url_column": lambda records, path: write_csv(
         path,
         [
@@ -110,6 +132,7 @@ def test_bad_rows_are_rejected_with_row_number_reason_and_value(tmp_path):
         variant(" huge", streams="99999999999999999999999"),
         list(records[2]),  # an exact duplicate of a sample row
         variant(' he said "hi", then\nleft'),
+        variant(" miscounted", artist_count="3"),  # kept, with a warning
     ]
     raw = write_csv(tmp_path / "bad_rows.csv", records + extra)
     truncated = ",".join(good[:5])
@@ -142,6 +165,36 @@ def test_bad_rows_are_rejected_with_row_number_reason_and_value(tmp_path):
         warehouse, f"select track_name from marts.tracks where raw_row_number = {first_extra + 5}"
     )
     assert kept == [(good[column["track_name"]] + ' he said "hi", then\nleft',)]
+    assert table(warehouse, "select * from audit.row_warnings") == [
+        (first_extra + 6, "artist_count_differs_from_names", "artist_count", "3 artists, 1 names")
+    ]
+
+
+def test_spreadsheet_numbers_are_rejected_with_their_text_not_rounded(tmp_path):
+    """Scientific notation, decimals, hex and underscores are not whole numbers as written; a
+    build rejects each row with the cell's text, reports the share, and --strict refuses."""
+    records = sample_records()
+    streams, bpm = RAW_COLUMNS.index("streams"), RAW_COLUMNS.index("bpm")
+    written = {1: (streams, "1.41E+08"), 2: (streams, "2762.5"), 3: (bpm, "0x10"),
+               4: (bpm, "1_000")}  # fmt: skip
+    for row, (column, text) in written.items():
+        records[row][column] = text
+    raw = write_csv(tmp_path / "spreadsheet.csv", records)
+    warehouse = tmp_path / "spotify.duckdb"
+    result = build(raw, warehouse, SPOTIFY_MAX_REJECTED_SHARE="0.01")
+    assert result.returncode == 0, result.stderr
+    rejected = {row: (reason, value) for row, reason, value in table(
+        warehouse, "select raw_row_number, reject_reason, rejected_value from audit.rejected_rows"
+    )}  # fmt: skip
+    for row, (_, text) in written.items():
+        assert rejected[row] == ("unparseable_number", text)
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("warning: ") and "rows were rejected" in last
+    assert "unparseable_number" in last
+    before = sha(warehouse)
+    strict = build(raw, warehouse, SPOTIFY_MAX_REJECTED_SHARE="0.01", SPOTIFY_STRICT="1")
+    assert strict.returncode == 1 and "--strict" in strict.stderr.strip().splitlines()[-1]
+    assert sha(warehouse) == before
 
 
 def not_csv_files(tmp_path: Path) -> dict[str, Path]:
@@ -155,6 +208,10 @@ def not_csv_files(tmp_path: Path) -> dict[str, Path]:
         "missing_streams_column": (
             header.replace(",streams", "") + "\r\n" + ",".join(["1"] * 23) + "\r\n"
         ).encode(),
+        "percent_signs_removed": (
+            header.replace("_%", "") + "\r\n" + ",".join(["1"] * 24) + "\r\n"
+        ).encode(),
+        "another_dataset": b"id,key,mode,tempo\r\n1,C,Major,120\r\n",
     }
     paths = {}
     for name, content in files.items():
@@ -170,6 +227,8 @@ EXPECTED_ERRORS = {
     "json": "not the Kaggle spotify-2023 CSV format",
     "semicolons": "separated by ';'",
     "missing_streams_column": "required column(s) missing: streams",
+    "percent_signs_removed": "danceability_% (found danceability)",
+    "another_dataset": "not the Kaggle spotify-2023 CSV format (only 2 of its 24 columns",
 }
 
 
@@ -183,6 +242,8 @@ def test_bad_files_fail_in_one_line_and_leave_the_warehouse_untouched(reference,
         assert result.returncode == 1, name
         assert "Traceback" not in result.stderr, name
         assert lines[-1].startswith(f"error: {raw}: ") and EXPECTED_ERRORS[name] in lines[-1], name
+        assert lines[-1].endswith("see the README, 'Getting the real data')"), name
+        assert not any("dbt build" in line for line in lines), name  # refused before dbt
         assert sha(warehouse) == before, name
 
 

@@ -187,10 +187,15 @@ def test_a_training_killed_midway_leaves_the_tables_whole_and_its_run_failed(sam
     while time.monotonic() < deadline and not running_runs(store):
         time.sleep(0.1)
     assert running_runs(store), "the training never reached its MLflow run"
+    helpers = descendants(training.pid)  # the job pool's server and workers
     training.send_signal(signal.SIGKILL)
     training.wait()
     killed = running_runs(store)
     assert killed
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in helpers):
+        time.sleep(0.2)
+    assert not [pid for pid in helpers if Path(f"/proc/{pid}").exists()], "workers outlived it"
 
     result = run_cli("models", "--warehouse", str(warehouse), env=env)
     assert result.returncode == 0
@@ -208,6 +213,23 @@ def test_a_training_killed_midway_leaves_the_tables_whole_and_its_run_failed(sam
         select count(*) from ml.predictions p anti join ml.runs r using (run_id)
     """)[0][0]  # fmt: skip
     assert incomplete == 0 and orphans == 0
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living process below `pid` (Linux /proc)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
 
 
 def running_runs(store: Path) -> list[str]:

@@ -2,6 +2,7 @@
 
 -- The raw CSV read once per build (in parallel) and parsed as it lands: a table, written in
 -- file order, so stg_spotify__tracks can number the rows by their position.
+-- noqa: disable=LT02
 
 with
 
@@ -11,38 +12,57 @@ source as (
 
 ),
 
-renamed as (
+cleaned as (
 
+    -- Every cell trimmed, blanks and missing-value placeholders as null: once per cell.
     select
-        ---------- text
         {{ clean_text('track_name') }} as track_name,
         {{ clean_text('"artist(s)_name"') }} as artist_names,
         {{ clean_text('"key"') }} as musical_key,
         {{ clean_text('"mode"') }} as mode,
+        {%- for raw_name, clean_name in numeric_columns.items() %}
+            {{ clean_text('"' ~ raw_name ~ '"') }} as {{ clean_name }}_cell{{ ',' if not loop.last }}
+        {%- endfor %}
+    from source
+
+),
+
+parsed as (
+
+    select
+        *,
+        {%- for clean_name in numeric_columns.values() %}
+            {{ parse_integer(clean_name ~ '_cell') }} as {{ clean_name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from cleaned
+
+),
+
+renamed as (
+
+    select
+        ---------- text
+        track_name,
+        artist_names,
+        musical_key,
+        mode,
 
         ---------- numerics
-        {%- for raw_name, clean_name in numeric_columns.items() %}
-            {{ parse_integer('"' ~ raw_name ~ '"') }} as {{ clean_name }},
+        {%- for clean_name in numeric_columns.values() %}
+            {{ clean_name }},
         {%- endfor %}
 
         ---------- dates
-        try_cast(printf(
-            '%04d-%02d-%02d',
-            {{ parse_integer('released_year') }},
-            {{ parse_integer('released_month') }},
-            {{ parse_integer('released_day') }}
-        ) as date) as released_date,
+        try_cast(printf('%04d-%02d-%02d', released_year, released_month, released_day) as date)
+            as released_date,
 
         ---------- the text of a number that did not parse, so the audit can show it
-        -- noqa: disable=LT02
-        {%- for raw_name, clean_name in numeric_columns.items() %}
-            case when {{ parse_integer('"' ~ raw_name ~ '"') }} is null
-                then {{ clean_text('"' ~ raw_name ~ '"') }}
-            end as {{ clean_name }}_text{{ ',' if not loop.last }}
+        {%- for clean_name in numeric_columns.values() %}
+            case when {{ clean_name }} is null then {{ clean_name }}_cell end
+                as {{ clean_name }}_text{{ ',' if not loop.last }}
         {%- endfor %}
-    -- noqa: enable=LT02
 
-    from source
+    from parsed
 
 )
 

@@ -1,0 +1,31 @@
+{#- The one definition of a whole number in the raw file (README "Cleaning rules"): digits,
+    with thousands separators in groups of three ("1,021"), an optional minus sign (a negative
+    count then fails its range rule, with its value) and surrounding spaces. A whole number
+    written with zero decimals ("90598517.00", as spreadsheets write it) is that number.
+    Anything else is null here and reported by the validation model as unparseable_number with
+    its text: other decimals ("12.5" is not rounded), scientific notation ("1.41E+08" may have
+    lost digits), hex, underscores, numbers beyond BIGINT. `text_sql`: a cell as clean_text
+    returns it (trimmed; placeholders are null). -#}
+{% macro parse_integer(text_sql) -%}
+    case
+        when regexp_full_match({{ text_sql }}, '-?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)([.]0+)?')
+            then try_cast(split_part(replace({{ text_sql }}, ',', ''), '.', 1) as bigint)
+    end
+{%- endmacro %}
+
+{#- Text that stands for "no value" in copies of this file exported by SQL and BI tools,
+    spreadsheets or pandas: any case, surrounding spaces allowed. -#}
+{% macro missing_value_placeholders() -%}
+    {{ return(['null', 'na', 'n/a', 'none', 'nan', '-']) }}
+{%- endmacro %}
+
+{#- Trimmed text; null for a blank cell or a missing-value placeholder. (A regular expression:
+    DuckDB plans it much faster than an IN list, which matters on one song's prediction.) -#}
+{% macro clean_text(column_sql) -%}
+    case
+        when not regexp_full_match(
+            {{ column_sql }}, ' *(?i:{{ missing_value_placeholders() | join("|") }})? *'
+        )
+            then trim({{ column_sql }})
+    end
+{%- endmacro %}
