@@ -92,3 +92,23 @@ def test_bench_command_end_to_end(tmp_path):
     assert stages[("2,000", "write-back via executemany")]["rows"] == 2000
     assert "| 10k | dbt build |" in (tmp_path / "report" / "bench.md").read_text()
     assert not list(tmp_path.glob("spotify-bench-*"))  # scratch files are removed
+
+
+def test_latency_table_relates_each_measurement_to_its_floor():
+    from ml.latency import FLOORS, markdown
+
+    build_floor = FLOORS["cli.py build"][0]
+    seconds = {build_floor: [2.0, 3.0, 2.5], "cli.py build": [6.0, 8.0, 7.5],
+               "cli.py predict, whole file": [3.0]}  # fmt: skip
+    lines = markdown(seconds, ["# heading"]).splitlines()
+    assert f"| cli.py build | 7.50 | 6.00–8.00 | {build_floor} | 2.50 | 3.00x |" in lines
+    assert not any(line.startswith(f"| {build_floor}") for line in lines)  # a column, not a row
+    assert "| cli.py predict, whole file | 3.00 | 3.00–3.00 |  | |  |" in lines
+
+
+def test_the_first_songs_of_a_file_keep_its_header_and_encoding(tmp_path):
+    from ml.latency import first_songs
+
+    songs = first_songs(SAMPLE_CSV, 3, tmp_path / "three.csv")
+    original = SAMPLE_CSV.read_bytes().split(b"\r\n")
+    assert songs.read_bytes().split(b"\r\n")[:4] == original[:4]
