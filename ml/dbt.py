@@ -122,7 +122,10 @@ def _first_error(lines: list[str]) -> str:
                 following = lines[index + 1].strip() if index + 1 < len(lines) else ""
                 if marker in ("Failure in", "Error in") and following:
                     detail = f"{detail}: {following}"
-                return detail
+                # A row with more fields than the header beyond the reader's sample: say so.
+                counts = [ahead.strip() for ahead in lines[index + 1 : index + 5]
+                          if ahead.strip().startswith("Expected Number of Columns")]  # fmt: skip
+                return f"{detail} ({counts[0]})" if counts else detail
     return lines[-1] if lines else "no output"
 
 

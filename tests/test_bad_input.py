@@ -133,6 +133,7 @@ def test_bad_rows_are_rejected_with_row_number_reason_and_value(tmp_path):
         list(records[2]),  # an exact duplicate of a sample row
         variant(' he said "hi", then\nleft'),
         variant(" miscounted", artist_count="3"),  # kept, with a warning
+        [*variant(" longer"), "SURPLUS", "MORE"],  # two fields more than the header
     ]
     raw = write_csv(tmp_path / "bad_rows.csv", records + extra)
     truncated = ",".join(good[:5])
@@ -160,6 +161,7 @@ def test_bad_rows_are_rejected_with_row_number_reason_and_value(tmp_path):
     assert rejected[first_extra + 2] == ("out_of_range", "in_apple_playlists", "-5")
     assert rejected[first_extra + 3][:2] == ("unparseable_number", "streams")
     assert rejected[first_extra + 4][0] == "duplicate_track"
+    assert rejected[first_extra + 7] == ("extra_fields", "surplus_fields", "SURPLUS,MORE")
     assert rejected[total][0] == "missing_value"
     kept = table(
         warehouse, f"select track_name from marts.tracks where raw_row_number = {first_extra + 5}"
@@ -168,6 +170,22 @@ def test_bad_rows_are_rejected_with_row_number_reason_and_value(tmp_path):
     assert table(warehouse, "select * from audit.row_warnings") == [
         (first_extra + 6, "artist_count_differs_from_names", "artist_count", "3 artists, 1 names")
     ]
+
+
+def test_a_longer_row_beyond_the_readers_sample_stops_the_build_in_one_line(tmp_path):
+    """DuckDB sizes the columns from a sample of the file: a longer row inside it is rejected
+    (extra_fields, above), one beyond it stops the build, naming the line."""
+    records = sample_records()
+    copies = [[f"{row[0]} {copy}", *row[1:]] for copy in range(60) for row in records[1:]]
+    copies[-1] = [*copies[-1], "SURPLUS"]
+    raw = write_csv(tmp_path / "late_surplus.csv", [records[0], *copies])
+    result = build(raw, tmp_path / "spotify.duckdb")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: dbt build failed: Invalid Input Error: CSV Error on Line: {len(copies) + 1} "
+        "(Expected Number of Columns: 24 Found: 25)"
+    )
+    assert not (tmp_path / "spotify.duckdb").exists()
 
 
 def test_spreadsheet_numbers_are_rejected_with_their_text_not_rounded(tmp_path):

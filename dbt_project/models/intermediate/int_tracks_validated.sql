@@ -22,6 +22,7 @@ checked as materialized (
         md5_number({{ track_identity() }}) as track_key,
         -- noqa: disable=LT02
         case
+            {{ validation_check('extra_fields', 'surplus_fields', 'surplus_fields', 'surplus_fields is not null') }}
             {{ validation_check('missing_value', 'track_name', 'null', 'track_name is null') }}
             {{ validation_check('missing_value', 'artist_names', 'null', 'artist_names is null') }}
             {%- for required in ['artist_count', 'released_year', 'released_month', 'released_day', 'in_spotify_playlists'] %}

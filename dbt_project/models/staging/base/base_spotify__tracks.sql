@@ -8,7 +8,11 @@ with
 
 source as (
 
-    select * from {{ source('spotify', 'raw_tracks') }}
+    -- no_surplus_field: a column that is always there, so the pattern below matches one.
+    select
+        *,
+        null::varchar as no_surplus_field
+    from {{ source('spotify', 'raw_tracks') }}
 
 ),
 
@@ -21,8 +25,10 @@ cleaned as (
         {{ clean_text('"key"') }} as musical_key,
         {{ clean_text('"mode"') }} as mode,
         {%- for raw_name, clean_name in numeric_columns.items() %}
-            {{ clean_text('"' ~ raw_name ~ '"') }} as {{ clean_name }}_cell{{ ',' if not loop.last }}
+            {{ clean_text('"' ~ raw_name ~ '"') }} as {{ clean_name }}_cell,
         {%- endfor %}
+        -- Fields beyond the header's columns: DuckDB's reader names them column24, column25...
+        nullif(concat_ws(',', *columns('^column[0-9]+$|^no_surplus_field$')), '') as surplus_fields
     from source
 
 ),
@@ -59,8 +65,10 @@ renamed as (
         ---------- the text of a number that did not parse, so the audit can show it
         {%- for clean_name in numeric_columns.values() %}
             case when {{ clean_name }} is null then {{ clean_name }}_cell end
-                as {{ clean_name }}_text{{ ',' if not loop.last }}
+                as {{ clean_name }}_text,
         {%- endfor %}
+
+        surplus_fields
 
     from parsed
 
