@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from ml.errors import UserError
+from ml.settings import MAX_REJECTED_SHARE
 
 EXIT_USER_ERROR = 1
 EXIT_ROWS_REJECTED = 3
@@ -118,7 +119,8 @@ strict_option = click.option(
     "--max-rejected-share [env SPOTIFY_STRICT].",
 )  # fmt: skip
 max_rejected_option = click.option(
-    "--max-rejected-share", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+    "--max-rejected-share", type=click.FloatRange(0, 1), default=MAX_REJECTED_SHARE,
+    show_default=True,
     envvar="SPOTIFY_MAX_REJECTED_SHARE",
     help="Share of rejected rows above which the build ends with a warning "
     "[env SPOTIFY_MAX_REJECTED_SHARE].",

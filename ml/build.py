@@ -14,9 +14,9 @@ from ml.dataset import Dataset
 from ml.dbt import DbtResult, run_dbt, scoring_sql
 from ml.errors import UserError
 from ml.raw_file import inspect_raw_csv
+from ml.settings import MAX_REJECTED_SHARE
 
 CSV_PARSE_ERROR = "CSV Error"
-MAX_REJECTED_SHARE = 0.05
 
 
 def build_warehouse(
