@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,9 +102,9 @@ def _save_parse(parse: Path) -> None:
     if not parse.is_file():
         return
     SAVED_PARSE.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=SAVED_PARSE.parent, delete=False) as copy:
-        shutil.copyfileobj(parse.open("rb"), copy)
-    os.replace(copy.name, SAVED_PARSE)
+    copy = SAVED_PARSE.with_name(f"{PARTIAL_PARSE}.{os.getpid()}")
+    shutil.copyfile(parse, copy)
+    os.replace(copy, SAVED_PARSE)
 
 
 def _totals(output: str) -> tuple[int, int]:
