@@ -11,12 +11,13 @@ from pathlib import Path
 
 from ml import warehouse
 from ml.dataset import Dataset
-from ml.dbt import DbtResult, run_dbt, scoring_sql
+from ml.dbt import DbtFailure, DbtResult, run_dbt, scoring_sql
 from ml.errors import UserError
 from ml.raw_file import inspect_raw_csv
 from ml.settings import MAX_REJECTED_SHARE
 
-CSV_PARSE_ERROR = "CSV Error"
+# The model that reads the raw file.
+READER_MODEL = "model.spotify.base_spotify__tracks"
 
 
 def build_warehouse(
@@ -38,15 +39,15 @@ def build_warehouse(
     try:
         try:
             result = _build_copy(warehouse_path, building, dataset, raw_format.encoding, on_line)
-        except UserError as error:
-            if CSV_PARSE_ERROR not in str(error):
+        except DbtFailure as failure:
+            if failure.node != READER_MODEL:
                 raise
             # DuckDB's parallel reader cannot pad a short line in a file whose quoted names
-            # hold line breaks; its single-threaded reader can (slower, so only then).
+            # hold line breaks; its single-threaded reader can (slower, so only when the
+            # model that reads the file failed; a file neither can read fails again).
             result = _build_copy(
                 warehouse_path, building, dataset, raw_format.encoding, on_line, parallel=False
             )
-        warehouse.upgrade_ml_tables(building)
         warning = rejection_warning(building, max_rejected_share)
         if warning and strict:
             raise UserError(f"{warning}; the warehouse was left as it was (--strict)")
@@ -81,6 +82,7 @@ def _build_copy(
     building.parent.mkdir()
     if warehouse_path.exists():
         shutil.copy2(warehouse_path, building)
+    warehouse.prepare_ml_tables(building)
     # dbt's artifacts go to a folder of this build's own; the SQL it ran for the scoring
     # models is kept in the warehouse, for `cli.py predict`.
     with tempfile.TemporaryDirectory(prefix="spotify-dbt-") as target_path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -26,15 +25,23 @@ PARTIAL_PARSE = "partial_parse.msgpack"
 # dbt's parse of the project, kept between builds (dbt re-parses only what changed).
 SAVED_PARSE = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE
 
-PROGRESS_LINE = re.compile(r"\d+ of \d+ (OK|PASS|ERROR|FAIL|WARN|SKIP)\b.*")
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# dbt's structured log events that report a node's outcome (shown as build progress).
+NODE_RESULT_EVENTS = {"LogModelResult", "LogTestResult", "LogNodeNoOpResult", "LogSkipBecauseError"}
+PASSED = {"success", "pass"}
 
 
 @dataclass(frozen=True)
 class DbtResult:
     passed: int
-    failed: int
-    output: str
+
+
+class DbtFailure(UserError):
+    """dbt failed; `node` is the unique id of the first node that failed (None when dbt stopped
+    before running any, e.g. on a compilation error)."""
+
+    def __init__(self, message: str, node: str | None = None):
+        super().__init__(message)
+        self.node = node
 
 
 def run_dbt(
@@ -48,7 +55,8 @@ def run_dbt(
     on_line: Callable[[str], None] | None = None,
 ) -> DbtResult:
     """`dbt <command>` against `warehouse`, reading `raw_csv`, its artifacts (manifest, run
-    results) in `target_path`. Raises UserError on failure.
+    results) in `target_path`. Outcomes come from dbt's artifacts and structured log, not its
+    console text. Raises DbtFailure.
 
     dbt runs in the warehouse's folder and names the file without its folder, so the profile
     (part of what dbt checks before reusing a saved parse) is the same for every build of a
@@ -70,7 +78,7 @@ def run_dbt(
     arguments = [
         sys.executable, "-m", "dbt.cli.main", *command,
         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(target_path), "--no-use-colors",
+        "--target-path", str(target_path), "--log-format", "json",
     ]  # fmt: skip
     process = subprocess.Popen(
         arguments,
@@ -80,21 +88,53 @@ def run_dbt(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    lines = []
+    errors = []
     assert process.stdout is not None
-    for raw_line in process.stdout:
-        line = ANSI.sub("", raw_line.rstrip())
-        lines.append(line)
-        match = PROGRESS_LINE.search(line)
-        if match and on_line is not None:
-            on_line(match.group(0))
+    for line in process.stdout:
+        event = _event(line)
+        if event is None:
+            errors.append(line.strip())
+        elif event["name"] in NODE_RESULT_EVENTS and on_line is not None:
+            on_line(event["msg"])
+        elif event["level"] == "error":
+            errors.append(event["msg"].strip())
     return_code = process.wait()
-    output = "\n".join(lines)
-    passed, failed = _totals(output)
+    results = _run_results(target_path)
     if return_code != 0:
-        raise UserError(f"dbt {command[0]} failed: {_first_error(lines)}")
+        raise _failure(command[0], results, [error for error in errors if error])
     _save_parse(target_path / PARTIAL_PARSE)
-    return DbtResult(passed=passed, failed=failed, output=output)
+    return DbtResult(passed=sum(result["status"] in PASSED for result in results))
+
+
+def _event(line: str) -> dict | None:
+    """The `info` of one line of dbt's JSON log, or None for a line that is not one."""
+    try:
+        return json.loads(line)["info"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _run_results(target_path: Path) -> list[dict]:
+    """The node results of dbt's run_results.json ([] when dbt stopped before writing it)."""
+    path = target_path / "run_results.json"
+    if not path.is_file():
+        return []
+    return json.loads(path.read_text(encoding="utf-8"))["results"]
+
+
+def _failure(command: str, results: list[dict], errors: list[str]) -> DbtFailure:
+    """One line for the first node that failed: a test's own message, or a model's error
+    without dbt's header line (and with the column counts of a CSV error, when given)."""
+    failed = [result for result in results if result["status"] in ("error", "fail")]
+    if not failed:
+        return DbtFailure(f"dbt {command} failed: {errors[0] if errors else 'no output'}")
+    node, message = failed[0]["unique_id"], (failed[0]["message"] or "").strip()
+    if failed[0]["status"] == "fail":
+        return DbtFailure(f"dbt {command} failed: test {node.split('.')[2]}: {message}", node)
+    lines = [line.strip() for line in message.splitlines()[1:] if line.strip()] or [message]
+    counts = [line for line in lines if line.startswith("Expected Number of Columns")]
+    detail = f"{lines[0]} ({counts[0]})" if counts else lines[0]
+    return DbtFailure(f"dbt {command} failed: {detail}", node)
 
 
 def _save_parse(parse: Path) -> None:
@@ -105,27 +145,6 @@ def _save_parse(parse: Path) -> None:
     copy = SAVED_PARSE.with_name(f"{PARTIAL_PARSE}.{os.getpid()}")
     shutil.copyfile(parse, copy)
     os.replace(copy, SAVED_PARSE)
-
-
-def _totals(output: str) -> tuple[int, int]:
-    match = re.search(r"Done\. PASS=(\d+) WARN=\d+ ERROR=(\d+)", output)
-    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-
-
-def _first_error(lines: list[str]) -> str:
-    """The most useful single line of dbt's failure output."""
-    for marker in ("Error:", "Error in", "Failure in", "Got ", "ERROR"):
-        for index, line in enumerate(lines):
-            if marker in line:
-                detail = line.split("  ", 1)[-1].strip()
-                following = lines[index + 1].strip() if index + 1 < len(lines) else ""
-                if marker in ("Failure in", "Error in") and following:
-                    detail = f"{detail}: {following}"
-                # A row with more fields than the header beyond the reader's sample: say so.
-                counts = [ahead.strip() for ahead in lines[index + 1 : index + 5]
-                          if ahead.strip().startswith("Expected Number of Columns")]  # fmt: skip
-                return f"{detail} ({counts[0]})" if counts else detail
-    return lines[-1] if lines else "no output"
 
 
 # The models that turn raw rows into what scoring needs: these and their ancestors.

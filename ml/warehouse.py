@@ -94,6 +94,13 @@ create table if not exists ml.feature_importance (
     importance_std double,
     primary key (run_id, feature)
 );
+create table if not exists ml.scoring_sql (
+    position integer primary key,
+    model varchar not null,
+    relation varchar not null,
+    materialization varchar not null,
+    sql varchar not null
+);
 """
 
 TEXT_TRACK_ID_SQL = """
@@ -109,11 +116,12 @@ def create_ml_schema(connection) -> None:
     _convert_text_track_ids(connection)
 
 
-def upgrade_ml_tables(path: Path) -> None:
-    """Bring an older warehouse's `ml` tables up to date, if it has any (run after each build,
-    so the report and the app can join predictions to the rebuilt marts at once)."""
+def prepare_ml_tables(path: Path) -> None:
+    """Create the `ml` tables if missing and bring an older warehouse's up to date (each build
+    does, before dbt: dbt comments them, and the report and the app can join predictions to
+    the rebuilt marts at once)."""
     with connect(path, read_only=False) as connection:
-        _convert_text_track_ids(connection)
+        create_ml_schema(connection)
 
 
 def _convert_text_track_ids(connection) -> None:
@@ -267,14 +275,9 @@ SCORING_SQL_TABLE = "ml.scoring_sql"
 
 def write_scoring_sql(path: Path, models: list[dict]) -> None:
     """Keep the SQL a build ran for the scoring models (ml.scoring_sql), replacing the last
-    build's: one row per model, in the order they build."""
+    build's: one row per model, in the order they build. Called on a build's private copy."""
     with connect(path, read_only=False) as connection:
-        create_ml_schema(connection)
-        connection.execute(
-            f"create or replace table {SCORING_SQL_TABLE} (position integer primary key, "
-            "model varchar not null, relation varchar not null, materialization varchar not null, "
-            "sql varchar not null)"
-        )
+        connection.execute(f"delete from {SCORING_SQL_TABLE}")
         _insert_frame(connection, SCORING_SQL_TABLE, pd.DataFrame(models))
 
 

@@ -124,6 +124,29 @@ def test_plain_dbt_build_passes_afterwards(sample_run):
     assert runs == len(sample_run.config_names)  # dbt leaves schema ml alone
 
 
+def test_the_ml_source_tests_pass_after_training_and_catch_an_orphan_row(sample_run, tmp_path):
+    """`dbt test --select source:ml` checks what training wrote (a plain build leaves it out)."""
+    warehouse = tmp_path / "spotify.duckdb"
+    shutil.copy(sample_run.warehouse, warehouse)
+    env = {**sample_run.env, "SPOTIFY_WAREHOUSE": str(warehouse),
+           "SPOTIFY_RAW_CSV": str(sample_run.raw_csv)}  # fmt: skip
+    command = [str(Path(os.sys.executable).parent / "dbt"), "test", "--select", "source:ml"]
+
+    def dbt_test() -> subprocess.CompletedProcess:
+        return subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True,
+                              text=True)  # fmt: skip
+
+    passed = dbt_test()
+    assert passed.returncode == 0, passed.stdout[-3000:]
+    assert len(re.findall(r" PASS source_", passed.stdout)) == 11
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("insert into ml.run_metrics values ('no-such-run', 'r2', 0, 0, 5)")
+    failed = dbt_test()
+    assert failed.returncode == 1
+    assert re.search(r"FAIL 1 source_relationships_ml_run_metrics_run_id", failed.stdout)
+    assert len(re.findall(r" PASS source_", failed.stdout)) == 10
+
+
 def test_same_config_and_data_give_identical_metrics_and_keep_the_champion(sample_run, tmp_path):
     warehouse = tmp_path / "spotify.duckdb"
     shutil.copy(sample_run.warehouse, warehouse)

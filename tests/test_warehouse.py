@@ -86,17 +86,18 @@ def test_text_track_ids_of_an_older_warehouse_become_the_numbers_marts_tracks_us
     assert ids["track_id"].dtype == "int64"
 
 
-def test_upgrading_after_a_build_converts_text_track_ids_and_leaves_new_warehouses_alone(tmp_path):
+def test_preparing_converts_text_track_ids_and_gives_new_warehouses_empty_tables(tmp_path):
     old = tmp_path / "old.duckdb"
     track_id_in_tracks = warehouse_with_a_text_track_id(old)
-    warehouse.upgrade_ml_tables(old)
+    warehouse.prepare_ml_tables(old)
     assert warehouse.run_query(old, "select track_id from ml.predictions")["track_id"].tolist() == [
         track_id_in_tracks
     ]
     fresh = tmp_path / "fresh.duckdb"
     duckdb.connect(str(fresh)).close()
-    warehouse.upgrade_ml_tables(fresh)
-    assert not warehouse.has_table(fresh, "ml.predictions")
+    warehouse.prepare_ml_tables(fresh)
+    empty = warehouse.run_query(fresh, "select count(*) as n from ml.predictions")
+    assert empty["n"].tolist() == [0]
 
 
 def test_sql_is_read_only(tmp_path):

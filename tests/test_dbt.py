@@ -1,0 +1,54 @@
+"""dbt's outcome is read from its artifacts: the first failing node becomes one line."""
+
+import json
+
+import pytest
+
+from ml.dbt import DbtFailure, _failure, _run_results
+
+CSV_ERROR = (
+    "Runtime Error in model base_spotify__tracks (models/staging/base/base_spotify__tracks.sql)\n"
+    "  Invalid Input Error: CSV Error on Line: 24241\n  Original Line: \n  a,b,SURPLUS\n"
+    "  Expected Number of Columns: 24 Found: 25"
+)
+
+
+def result(unique_id: str, status: str, message: str | None = None) -> dict:
+    return {"unique_id": unique_id, "status": status, "message": message}
+
+
+def test_a_model_error_keeps_its_cause_and_the_column_counts():
+    failure = _failure("build", [
+        result("model.spotify.base_spotify__tracks", "error", CSV_ERROR),
+        result("model.spotify.tracks", "skipped"),
+    ], [])  # fmt: skip
+    assert str(failure) == ("dbt build failed: Invalid Input Error: CSV Error on Line: 24241 "
+                            "(Expected Number of Columns: 24 Found: 25)")  # fmt: skip
+    assert failure.node == "model.spotify.base_spotify__tracks"
+
+
+def test_a_failing_data_test_is_named_with_its_message():
+    failure = _failure("build", [
+        result("model.spotify.tracks", "success", "OK"),
+        result("test.spotify.unique_tracks_track_id.2701e62379", "fail",
+               "Got 2 results, configured to fail if != 0"),
+    ], [])  # fmt: skip
+    assert str(failure) == (
+        "dbt build failed: test unique_tracks_track_id: Got 2 results, configured to fail if != 0"
+    )
+    assert failure.node == "test.spotify.unique_tracks_track_id.2701e62379"
+
+
+def test_without_run_results_the_first_logged_error_is_the_message(tmp_path):
+    assert _run_results(tmp_path) == []
+    failure = _failure("build", [], ["Compilation Error in model tracks", "more"])
+    assert str(failure) == "dbt build failed: Compilation Error in model tracks"
+    assert failure.node is None
+    with pytest.raises(DbtFailure, match="no output"):
+        raise _failure("build", [], [])
+
+
+def test_run_results_are_read_from_the_target_folder(tmp_path):
+    rows = [result("model.spotify.tracks", "success", "OK")]
+    (tmp_path / "run_results.json").write_text(json.dumps({"results": rows}))
+    assert _run_results(tmp_path) == rows
