@@ -186,12 +186,14 @@ def _select_configs(
 
 
 def _best_by_task(results: list) -> str:
+    from ml.tasks import TASKS
+
     best = []
-    for task in ("regression", "classification"):
-        scored = [result for result in results if result.task == task]
+    for task in TASKS.values():
+        scored = [result for result in results if result.task is task]
         if scored:
             top = max(scored, key=lambda result: result.score)
-            best.append(f"best {task}: {top.config_name} {top.score_name} {top.score:.3f}")
+            best.append(f"best {task.name}: {top.config_name} {top.score_name} {top.score:.3f}")
     return "; ".join(best)
 
 
@@ -336,10 +338,15 @@ def predict(input_csv: Path, output_csv: Path | None, warehouse: Path | None) ->
 @click.option("--max-rows", default=50, show_default=True, help="Rows to print.")
 @warehouse_option
 def sql(query: str, max_rows: int, warehouse: Path | None) -> None:
-    """Run a read-only SQL QUERY on the warehouse and print the result."""
+    """Run a read-only SQL QUERY (or the query in a .sql file, e.g. docs/queries/*.sql) on the
+    warehouse and print the result."""
     from ml.settings import resolve_paths
     from ml.warehouse import run_query
 
+    if query.endswith(".sql"):
+        if not Path(query).is_file():
+            raise UserError(f"{query}: no such query file")
+        query = Path(query).read_text(encoding="utf-8")
     result = run_query(resolve_paths(warehouse).warehouse, query)
     click.echo(result.to_string(index=False, max_rows=max_rows, max_cols=30))
     click.echo(f"{len(result)} row(s)", err=True)

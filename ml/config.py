@@ -10,10 +10,10 @@ import yaml
 
 from ml.errors import UserError
 from ml.features import ALL_FEATURES, FEATURE_SETS, resolve_feature_set
-from ml.pipeline import MODEL_TYPES, make_estimator
+from ml.pipeline import make_estimator
 from ml.settings import CONFIGS_DIR
+from ml.tasks import TASKS, Task
 
-TASKS = ("regression", "classification")
 # What `cli.py run` trains unless told otherwise: the seed's five configs, the full-feature
 # model of each task (the champions) and a linear audio-only model whose permutation test
 # backs the headline; `--all` trains every config (the whole results table).
@@ -48,7 +48,7 @@ class CVSettings:
 @dataclass(frozen=True)
 class TrainConfig:
     name: str
-    task: str
+    task: Task
     feature_set: str
     features: list[str]
     model_type: str
@@ -76,9 +76,9 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
     for required in ("name", "task", "model"):
         if required not in raw:
             raise UserError(f"{source}: missing required key '{required}'")
-    task = raw["task"]
-    if task not in TASKS:
-        raise UserError(f"{source}: task must be one of {', '.join(TASKS)}, got '{task}'")
+    if raw["task"] not in TASKS:
+        raise UserError(f"{source}: task must be one of {', '.join(TASKS)}, got '{raw['task']}'")
+    task = TASKS[raw["task"]]
 
     if ("feature_set" in raw) == ("features" in raw):
         raise UserError(f"{source}: give exactly one of 'feature_set' or 'features'")
@@ -104,11 +104,10 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
         raise UserError(f"{source}: 'model' must be a mapping with a 'type'")
     _reject_unknown(set(model), MODEL_KEYS, "'model'", source)
     model_type = model["type"]
-    allowed_types = MODEL_TYPES[task]
-    if model_type not in allowed_types:
+    if model_type not in task.model_types:
         raise UserError(
-            f"{source}: model type '{model_type}' is not available for {task} "
-            f"(available: {', '.join(allowed_types)})"
+            f"{source}: model type '{model_type}' is not available for {task.name} "
+            f"(available: {', '.join(task.model_types)})"
         )
     params = dict(model.get("params") or {})
     try:
@@ -146,7 +145,7 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
 
 
 def _parse_search(
-    raw: Any, task: str, model_type: str, params: dict[str, Any], source: str
+    raw: Any, task: Task, model_type: str, params: dict[str, Any], source: str
 ) -> dict[str, list[Any]]:
     """`model.search`: {parameter: [candidate, ...]}; every candidate must be settable."""
     if raw is None:

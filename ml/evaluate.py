@@ -13,35 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    f1_score,
-    mean_absolute_error,
-    precision_recall_curve,
-    precision_score,
-    r2_score,
-    recall_score,
-    roc_auc_score,
-    root_mean_squared_error,
-)
-from sklearn.model_selection import (
-    RepeatedKFold,
-    RepeatedStratifiedKFold,
-    StratifiedKFold,
-    StratifiedShuffleSplit,
-    cross_val_predict,
-)
+from sklearn.metrics import precision_recall_curve
+from sklearn.model_selection import StratifiedShuffleSplit, cross_val_predict
 from sklearn.pipeline import Pipeline
 
 from ml.importance import heldout_importance, summarize_importance
 from ml.scale import capped
 from ml.search import INNER_SPLITS, chosen_params, chosen_pipeline
+from ml.tasks import CLASSIFICATION, Task
 from ml.workers import JobPool, fresh_model, stage
-
-# The score that decides which model version is champion, per task.
-CHAMPION_METRIC = {"regression": "r2", "classification": "pr_auc"}
 
 
 @dataclass(frozen=True)
@@ -56,28 +36,6 @@ class CVResult:
     importance: pd.DataFrame | None = None
     # Per outer fold, the parameters a config's search chose ({} without a search).
     fold_choices: tuple[dict, ...] = ()
-
-
-def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    return {
-        "r2": r2_score(y_true, y_pred),
-        "rmse": root_mean_squared_error(y_true, y_pred),
-        "mae": mean_absolute_error(y_true, y_pred),
-    }
-
-
-def classification_scores(
-    y_true: np.ndarray, probability: np.ndarray, threshold: float
-) -> dict[str, float]:
-    label = (probability >= threshold).astype(int)
-    return {
-        "roc_auc": roc_auc_score(y_true, probability),
-        "pr_auc": average_precision_score(y_true, probability),
-        "f1": f1_score(y_true, label, zero_division=0),
-        "precision": precision_score(y_true, label, zero_division=0),
-        "recall": recall_score(y_true, label, zero_division=0),
-        "brier": brier_score_loss(y_true, probability),
-    }
 
 
 def best_f1_threshold(y_true: np.ndarray, probability: np.ndarray) -> float:
@@ -102,7 +60,7 @@ def tuned_threshold(
         )
         fitted = clone(model).fit(X.iloc[fit_rows], y[fit_rows])
         return best_f1_threshold(y[tune_rows], fitted.predict_proba(X.iloc[tune_rows])[:, 1])
-    inner = StratifiedKFold(n_splits=INNER_SPLITS, shuffle=True, random_state=seed)
+    inner = CLASSIFICATION.inner_splitter(INNER_SPLITS, seed)
     probability = cross_val_predict(clone(model), X, y, cv=inner, method="predict_proba")[:, 1]
     return best_f1_threshold(y, probability)
 
@@ -110,16 +68,15 @@ def tuned_threshold(
 def _fit_and_score(model, X, y, train, test, task, seed, max_train_rows=None):
     train = capped(train, max_train_rows, seed)
     fitted = fresh_model(model).fit(X.iloc[train], y[train])
-    if task == "regression":
-        prediction = fitted.predict(X.iloc[test])
-        return fitted, prediction, regression_scores(y[test], prediction)
-    probability = fitted.predict_proba(X.iloc[test])[:, 1]
-    with stage("threshold"):
-        threshold = tuned_threshold(
-            chosen_pipeline(fitted), X.iloc[train], y[train], seed,
-            single_split=max_train_rows is not None,
-        )  # fmt: skip
-    return fitted, probability, classification_scores(y[test], probability, threshold)
+    prediction = task.predict(fitted, X.iloc[test])
+    threshold = None
+    if task.is_classification:
+        with stage("threshold"):
+            threshold = tuned_threshold(
+                chosen_pipeline(fitted), X.iloc[train], y[train], seed,
+                single_split=max_train_rows is not None,
+            )  # fmt: skip
+    return fitted, prediction, task.scores(y[test], prediction, threshold)
 
 
 @dataclass(frozen=True)
@@ -142,7 +99,7 @@ def evaluate_fold(
     fitted, prediction, scores = _fit_and_score(model, X, y, train, test, task, seed,
                                                 max_train_rows)  # fmt: skip
     _, _, reference_scores = _fit_and_score(
-        reference_model(task), X, y, train, test, task, seed, max_train_rows
+        task.reference_model(), X, y, train, test, task, seed, max_train_rows
     )
     drops = None
     if importance_repeats:
@@ -162,16 +119,12 @@ def _mean_fold_score(model, X, y, splits, task, max_rows=None) -> float:
         train = capped(all_train, max_rows, fold)
         test = capped(all_test, max_rows, len(splits) + fold)
         fitted = fresh_model(model).fit(X.iloc[train], y[train])
-        if task == "regression":
-            scores.append(r2_score(y[test], fitted.predict(X.iloc[test])))
-        else:
-            probability = fitted.predict_proba(X.iloc[test])[:, 1]
-            scores.append(average_precision_score(y[test], probability))
+        scores.append(task.champion_score(y[test], task.predict(fitted, X.iloc[test])))
     return float(np.mean(scores))
 
 
 def permutation_test(
-    model: Pipeline, X: pd.DataFrame, y: np.ndarray, task: str,
+    model: Pipeline, X: pd.DataFrame, y: np.ndarray, task: Task,
     n_splits: int, seed: int, n_permutations: int, max_rows=None, max_folds=None,
     pool: JobPool | None = None, label: str = "",
 ) -> tuple[float, float]:  # fmt: skip
@@ -183,7 +136,7 @@ def permutation_test(
     `max_folds`, only the first folds are used (a valid test, with less power).
     """
     pool = pool or JobPool()
-    splits = list(make_splitter(task, n_splits, 1, seed).split(X, y))[:max_folds]
+    splits = list(task.splitter(n_splits, 1, seed).split(X, y))[:max_folds]
     rng = np.random.default_rng(seed)
     futures = [
         pool.submit(label, "permutation test", _mean_fold_score, model, X, labels, splits, task,
@@ -195,23 +148,11 @@ def permutation_test(
     return observed, (1 + at_least_as_good) / (1 + n_permutations)
 
 
-def make_splitter(task: str, n_splits: int, n_repeats: int, seed: int):
-    if task == "classification":
-        return RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
-    return RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
-
-
-def reference_model(task: str):
-    if task == "classification":
-        return DummyClassifier(strategy="prior")
-    return DummyRegressor(strategy="mean")
-
-
 def cross_validate(
     model: Pipeline,
     X: pd.DataFrame,
     y: np.ndarray,
-    task: str,
+    task: Task,
     n_splits: int = 5,
     n_repeats: int = 5,
     seed: int = 42,
@@ -233,7 +174,7 @@ def cross_validate(
     if len(X) < n_splits * 2:
         raise ValueError(f"{len(X)} rows are too few for {n_splits}-fold cross-validation")
     pool = pool or JobPool()
-    splits = list(make_splitter(task, n_splits, n_repeats, seed).split(X, y))
+    splits = list(task.splitter(n_splits, n_repeats, seed).split(X, y))
     futures = [
         pool.submit(
             label, "cross-validation", evaluate_fold, model, X, y, task, train, test, seed + fold,

@@ -6,8 +6,13 @@ tests/test_features.py checks that every name here is in that contract.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from ml.tasks import Task
 
 AUDIO = [
     "bpm", "danceability_pct", "valence_pct", "energy_pct",
@@ -29,7 +34,6 @@ FEATURE_SETS: dict[str, list[str]] = {
     "full": [*AUDIO, "artist_count", *CATEGORICAL, *RELEASE, *PLATFORM, *ENGINEERED],
 }
 
-TARGETS = {"regression": "log_streams", "classification": "is_top_decile"}
 ID_COLUMN = "track_id"
 # Never features: the key, and the targets with the raw count they are computed from.
 NOT_FEATURES = {ID_COLUMN, "streams", "log_streams", "is_top_decile"}
@@ -68,11 +72,11 @@ def feature_matrix(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     return pd.DataFrame(columns, index=frame.index)
 
 
-def target_vector(frame: pd.DataFrame, task: str) -> np.ndarray:
-    column = TARGETS[task]
+def target_vector(frame: pd.DataFrame, task: Task) -> np.ndarray:
+    column = task.target
     if column not in frame.columns:
         raise ValueError(f"target column missing from the input: {column}")
     values = frame[column]
     if values.isna().any():
         raise ValueError(f"target column {column} has {int(values.isna().sum())} missing values")
-    return values.to_numpy(dtype="int64" if task == "classification" else "float64")
+    return values.to_numpy(dtype=task.target_dtype)

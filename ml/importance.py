@@ -5,33 +5,26 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, r2_score
 from sklearn.utils import check_random_state
 
-SCORING = {"regression": "r2", "classification": "average_precision"}
+from ml.tasks import Task
 
 
-def _response(fitted, X: pd.DataFrame, task: str) -> np.ndarray:
-    """What scikit-learn's r2 / average_precision scorers score: predictions, or the decision
-    function where the model has one, else the positive class's probability."""
-    if task == "regression":
-        return fitted.predict(X)
-    if hasattr(fitted, "decision_function"):
+def _response(fitted, X: pd.DataFrame, task: Task) -> np.ndarray:
+    """What scikit-learn's scorer of `task.scorer_name` scores: predictions, or a classifier's
+    decision function where it has one, else the positive class's probability."""
+    if task.is_classification and hasattr(fitted, "decision_function"):
         return fitted.decision_function(X)
-    return fitted.predict_proba(X)[:, 1]
-
-
-def _score(y: np.ndarray, response: np.ndarray, task: str) -> float:
-    return r2_score(y, response) if task == "regression" else average_precision_score(y, response)
+    return task.predict(fitted, X)
 
 
 def heldout_importance(
-    fitted, X_test: pd.DataFrame, y_test: np.ndarray, task: str, n_repeats: int, seed: int
+    fitted, X_test: pd.DataFrame, y_test: np.ndarray, task: Task, n_repeats: int, seed: int
 ) -> pd.DataFrame:
     """Long frame (feature, drop): one row per feature and shuffle.
 
     The same shuffles and scores as `sklearn.inspection.permutation_importance(fitted, X_test,
-    y_test, scoring=SCORING[task], n_repeats=n_repeats, random_state=seed)` (a test holds them
+    y_test, scoring=task.scorer_name, n_repeats=n_repeats, random_state=seed)` (a test holds them
     equal), but every shuffled copy is predicted in one call instead of one call per copy:
     ~15x faster on a few hundred rows, where each call's fixed cost dominates.
     """
@@ -47,8 +40,9 @@ def heldout_importance(
             values = values[order]  # shuffles the already shuffled column, as scikit-learn does
             copies.append(X_test.assign(**{column: values}))
     response = _response(fitted, pd.concat(copies, ignore_index=True), task)
-    baseline = _score(y_test, _response(fitted, X_test, task), task)
-    drops = [baseline - _score(y_test, block, task) for block in np.split(response, len(copies))]
+    baseline = task.champion_score(y_test, _response(fitted, X_test, task))
+    drops = [baseline - task.champion_score(y_test, block)
+             for block in np.split(response, len(copies))]  # fmt: skip
     return pd.DataFrame({
         "feature": np.repeat(X_test.columns.to_numpy(), n_repeats),
         "drop": drops,

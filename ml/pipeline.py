@@ -6,44 +6,22 @@ from typing import Any
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import (
-    GradientBoostingClassifier,
-    GradientBoostingRegressor,
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from ml.features import PLATFORM, split_numeric_categorical
+from ml.tasks import Task
 
-MODEL_TYPES: dict[str, dict[str, type]] = {
-    "regression": {
-        "random_forest": RandomForestRegressor,
-        "hist_gradient_boosting": HistGradientBoostingRegressor,
-        "gradient_boosting": GradientBoostingRegressor,
-        "ridge": Ridge,
-    },
-    "classification": {
-        "random_forest": RandomForestClassifier,
-        "hist_gradient_boosting": HistGradientBoostingClassifier,
-        "gradient_boosting": GradientBoostingClassifier,
-        "logistic_regression": LogisticRegression,
-    },
-}
 LINEAR_MODEL_TYPES = {"ridge", "logistic_regression"}
 
 
-def make_estimator(task: str, model_type: str, params: dict[str, Any], seed: int):
+def make_estimator(task: Task, model_type: str, params: dict[str, Any], seed: int):
     """The estimator with the config's params; seeded when it has randomness and no seed given.
 
     Raises ValueError naming a parameter the estimator does not have.
     """
-    estimator = MODEL_TYPES[task][model_type]()
+    estimator = task.model_types[model_type]()
     valid = estimator.get_params()
     unknown = sorted(set(params) - set(valid))
     if unknown:
@@ -92,7 +70,7 @@ def make_preprocessor(features: list[str], model_type: str) -> ColumnTransformer
 
 
 def make_pipeline_for(
-    task: str, model_type: str, params: dict[str, Any], features: list[str], seed: int
+    task: Task, model_type: str, params: dict[str, Any], features: list[str], seed: int
 ) -> Pipeline:
     return Pipeline([
         ("preprocess", make_preprocessor(features, model_type)),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -17,6 +18,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+if TYPE_CHECKING:
+    from ml.tasks import Task
 
 # Above this many points a scatter becomes a blot: hexagonal bins show the density instead.
 MAX_SCATTER_POINTS = 5_000
@@ -104,17 +108,16 @@ def residuals_by_year_figure(predictions: pd.DataFrame, run_label: str) -> Figur
     return figure
 
 
-SCORE_NAMES = {"regression": "R²", "classification": "average precision"}
-
-
-def importance_figure(importance: pd.DataFrame, run_label: str, task: str, top: int = 20) -> Figure:
+def importance_figure(
+    importance: pd.DataFrame, run_label: str, task: Task, top: int = 20
+) -> Figure:
     """Held-out permutation importance (mean ± std) of the `top` most important features."""
     ordered = importance.sort_values("importance_mean").tail(top)
     figure, axes = _figure(7.0, max(3.0, 0.3 * len(ordered) + 1.2))
     axes.barh(ordered["feature"], ordered["importance_mean"], xerr=ordered["importance_std"],
               color="tab:green", capsize=3)  # fmt: skip
     axes.axvline(0, color="0.3", linewidth=0.8)
-    _finish(axes, f"drop in {SCORE_NAMES[task]} when the feature is shuffled (held-out folds)",
+    _finish(axes, f"drop in {task.score_label} when the feature is shuffled (held-out folds)",
             "", f"{run_label}: permutation importance", None)  # fmt: skip
     return figure
 
@@ -177,31 +180,27 @@ def _floats(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values).astype("float64").to_numpy()
 
 
-# The figures drawn from a run's predictions, by file stem, per task (run_figures adds the
-# importance when the run measured it). The correlations depend only on the build: the report
-# and the app draw them from marts.feature_correlations.
-TASK_FIGURES = {
-    "regression": {
-        "predicted_vs_actual": predicted_vs_actual_figure,
-        "residuals_by_year": residuals_by_year_figure,
-    },
-    "classification": {
-        "roc": roc_figure,
-        "precision_recall": precision_recall_figure,
-        "calibration": calibration_figure,
-    },
+# The figures drawn from a run's predictions, by file stem (each task names its own in
+# Task.figures; run_figures adds the importance when the run measured it). The correlations
+# depend only on the build: the report and the app draw them from marts.feature_correlations.
+RUN_FIGURES = {
+    "predicted_vs_actual": predicted_vs_actual_figure,
+    "residuals_by_year": residuals_by_year_figure,
+    "roc": roc_figure,
+    "precision_recall": precision_recall_figure,
+    "calibration": calibration_figure,
 }
 
 
 def run_figures(
-    task: str,
+    task: Task,
     run_label: str,
     predictions: pd.DataFrame,
     importance: pd.DataFrame | None,
 ) -> dict[str, Figure]:
     """All figures of one run, by file stem. `predictions` holds the run's ml.predictions rows
     plus `released_year`."""
-    figures = {stem: draw(predictions, run_label) for stem, draw in TASK_FIGURES[task].items()}
+    figures = {stem: RUN_FIGURES[stem](predictions, run_label) for stem in task.figures}
     if importance is not None and len(importance):
         figures["importance"] = importance_figure(importance, run_label, task)
     return figures

@@ -21,6 +21,7 @@ from ml.errors import UserError
 from ml.features import feature_matrix
 from ml.raw_file import inspect_raw_csv
 from ml.settings import Paths
+from ml.tasks import TASKS
 
 OUTPUT_COLUMNS = [
     "raw_row_number", "track_name", "artist_names", "predicted_log_streams",
@@ -53,7 +54,7 @@ def load_scorer(paths: Paths) -> Scorer:
         raise UserError("no champion models yet (run `python cli.py train` first)")
     versions = warehouse.read_table(paths.warehouse, "ml.model_versions")
     champions = {}
-    for task in ("regression", "classification"):
+    for task in TASKS:
         rows = versions[versions["is_champion"] & (versions["task"] == task)]
         if rows.empty:
             raise UserError(f"no champion model for {task} yet (run `python cli.py train` first)")

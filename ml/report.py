@@ -16,14 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from ml import warehouse
-from ml.evaluate import CHAMPION_METRIC
 from ml.settings import Paths
+from ml.tasks import TASKS, Task
 
 REPORT_FILE = "report.html"
-TASK_METRICS = {
-    "regression": ["r2", "rmse", "mae"],
-    "classification": ["pr_auc", "roc_auc", "f1", "precision", "recall", "brier"],
-}
 REJECT_REASONS_SQL = """
 select reject_reason, count(*) as rows
 from audit.rejected_rows
@@ -93,14 +89,14 @@ def champion_run_ids(versions: pd.DataFrame) -> frozenset[str]:
 
 
 def experiment_table(
-    runs: pd.DataFrame, metrics: pd.DataFrame, task: str, champions: frozenset[str]
+    runs: pd.DataFrame, metrics: pd.DataFrame, task: Task, champions: frozenset[str]
 ) -> pd.DataFrame:
     """One row per run of `task`: mean ± std of its metrics, the reference model's score on
     the same folds, and whether the run's model is the champion."""
-    task_runs = runs[runs["task"] == task]
+    task_runs = runs[runs["task"] == task.name]
     columns = ["champion", "config", "feature set", "model", "dataset", "rows", "created at"]
-    names = TASK_METRICS[task]
-    baseline = f"baseline_{CHAMPION_METRIC[task]}"
+    names = task.metrics
+    baseline = f"baseline_{task.champion_metric}"
     rows = []
     for run in task_runs.itertuples():
         run_metrics = metrics[metrics["run_id"] == run.run_id].set_index("metric")
@@ -138,7 +134,8 @@ def run_images(paths: Paths, run: pd.Series) -> dict[str, bytes]:
     from ml import plots
 
     saved = paths.reports_dir / str(run["run_id"])
-    task_stems = list(plots.TASK_FIGURES[run["task"]])
+    task = TASKS[run["task"]]
+    task_stems = list(task.figures)
     if all((saved / f"{stem}.png").exists() for stem in task_stems):
         files = [saved / f"{stem}.png" for stem in [*task_stems, "importance"]]
         return {file.stem: file.read_bytes() for file in files if file.exists()}
@@ -146,7 +143,7 @@ def run_images(paths: Paths, run: pd.Series) -> dict[str, bytes]:
     importance = warehouse.read_sql(
         paths.warehouse, "select * from ml.feature_importance where run_id = ?", [run["run_id"]]
     )
-    figures = plots.run_figures(run["task"], run["config_name"], predictions, importance)
+    figures = plots.run_figures(task, run["config_name"], predictions, importance)
     return {stem: plots.png_bytes(figure) for stem, figure in figures.items()}
 
 
@@ -196,11 +193,11 @@ def render_html(data: ReportData, correlation_png: bytes, images: dict[str, dict
     ]
     if data.runs.empty:
         parts.append("<p>No runs yet: <code>python cli.py train --all</code>.</p>")
-    for task in ("regression", "classification"):
+    for task in TASKS.values():
         table = experiment_table(data.runs, data.metrics, task, data.champion_run_ids)
         if len(table):
-            metric = CHAMPION_METRIC[task]
-            parts += [f"<h3>{task.capitalize()} (champion chosen by {metric})</h3>", _table(table)]
+            parts += [f"<h3>{task.name.capitalize()} (champion chosen by "
+                      f"{task.champion_metric})</h3>", _table(table)]  # fmt: skip
     if images:
         parts.append("<h2>Plots of the newest run of each config</h2>")
     for label, figures in images.items():

@@ -7,27 +7,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
-from ml.importance import SCORING
+from ml.tasks import Task
 
 INNER_SPLITS = 3
 
 
 def with_search(
-    pipeline: Pipeline, task: str, search: dict[str, list[Any]], seed: int
+    pipeline: Pipeline, task: Task, search: dict[str, list[Any]], seed: int
 ) -> Pipeline | GridSearchCV:
     """The pipeline itself when nothing is searched; otherwise a grid search over the model's
     parameters, scored by R² / average precision (the champion metrics) on inner folds."""
     if not search:
         return pipeline
-    splitter = StratifiedKFold if task == "classification" else KFold
     return GridSearchCV(
         pipeline,
         param_grid={f"model__{name}": values for name, values in search.items()},
-        scoring=SCORING[task],
-        cv=splitter(n_splits=INNER_SPLITS, shuffle=True, random_state=seed),
+        scoring=task.scorer_name,
+        cv=task.inner_splitter(INNER_SPLITS, seed),
         refit=True,
     )
 

@@ -25,9 +25,6 @@ MLFLOW_DIR_ENV = "SPOTIFY_MLFLOW_DIR"
 # A build that rejects a larger share of the rows ends with a warning (an error under --strict).
 MAX_REJECTED_SHARE = 0.05
 
-REGRESSION_MODEL_NAME = "spotify-log-streams-regressor"
-CLASSIFICATION_MODEL_NAME = "spotify-top-decile-classifier"
-
 
 @dataclass(frozen=True)
 class Paths:

@@ -31,14 +31,14 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 from ml.model_files import TRUSTED_TYPES
-from ml.settings import CLASSIFICATION_MODEL_NAME, REGRESSION_MODEL_NAME, Paths
+from ml.settings import Paths
+from ml.tasks import TASKS, Task
 from ml.warehouse import MODEL_VERSION_COLUMNS
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 EXPERIMENT_NAME = "spotify-popularity"
 CHAMPION_ALIAS = "champion"
-MODEL_NAMES = {"regression": REGRESSION_MODEL_NAME, "classification": CLASSIFICATION_MODEL_NAME}
 
 
 @functools.cache
@@ -113,15 +113,12 @@ def log_artifacts(folder: Path, artifact_path: str) -> None:
     mlflow.log_artifacts(str(folder), artifact_path=artifact_path)
 
 
-def log_model(model, task: str, input_example: pd.DataFrame, tags: dict[str, str]) -> str:
+def log_model(model, task: Task, input_example: pd.DataFrame, tags: dict[str, str]) -> str:
     """Log the fitted pipeline as `model`, register it under the task's name; return the version."""
     import sklearn
     from mlflow.models import infer_signature
 
-    prediction = (
-        model.predict_proba(input_example)[:, 1] if task == "classification"
-        else model.predict(input_example)
-    )  # fmt: skip
+    prediction = task.predict(model, input_example)
     # The registry prints "Successfully registered model ..." to stderr; keep the CLI quiet.
     with contextlib.redirect_stderr(io.StringIO()):
         info = mlflow.sklearn.log_model(
@@ -137,12 +134,12 @@ def log_model(model, task: str, input_example: pd.DataFrame, tags: dict[str, str
             serialization_format="skops",
             # MLflow loads the saved file back with this list: a type outside it fails the log.
             skops_trusted_types=TRUSTED_TYPES,
-            registered_model_name=MODEL_NAMES[task],
+            registered_model_name=task.registered_model,
         )
     version = str(info.registered_model_version)
     client = MlflowClient()
     for key, value in tags.items():
-        client.set_model_version_tag(MODEL_NAMES[task], version, key, value)
+        client.set_model_version_tag(task.registered_model, version, key, value)
     return version
 
 
@@ -153,13 +150,13 @@ def _champion(client: MlflowClient, model_name: str):
         return None
 
 
-def promote_if_better(task: str, version: str, score: float, dataset_sha256: str) -> bool:
+def promote_if_better(task: Task, version: str, score: float, dataset_sha256: str) -> bool:
     """Move `champion` to `version` if it beats the champion's CV score on the same dataset.
 
     A champion trained on different data is not comparable: the new version replaces it.
     """
     client = MlflowClient()
-    model_name = MODEL_NAMES[task]
+    model_name = task.registered_model
     champion = _champion(client, model_name)
     same_data = champion is not None and champion.tags.get("dataset_sha256") == dataset_sha256
     if same_data and score <= float(champion.tags.get("cv_score", "-inf")):
@@ -179,7 +176,8 @@ def list_model_versions(paths: Paths) -> pd.DataFrame:
     configure(paths)
     client = MlflowClient()
     rows = []
-    for task, model_name in MODEL_NAMES.items():
+    for task in TASKS.values():
+        model_name = task.registered_model
         champion = _champion(client, model_name)
         for version in client.search_model_versions(f"name = '{model_name}'"):
             tags = version.tags
@@ -187,7 +185,7 @@ def list_model_versions(paths: Paths) -> pd.DataFrame:
             rows.append({
                 "model_name": model_name,
                 "version": int(version.version),
-                "task": task,
+                "task": task.name,
                 "config_name": tags.get("config_name", ""),
                 "run_id": version.run_id,
                 "dataset_sha256": tags.get("dataset_sha256", ""),

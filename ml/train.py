@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from collections import Counter
 from collections.abc import Callable
@@ -17,19 +18,19 @@ from sklearn.pipeline import Pipeline
 from ml import warehouse
 from ml.config import TrainConfig
 from ml.evaluate import (
-    CHAMPION_METRIC,
     CVResult,
     best_f1_threshold,
     cross_validate,
     permutation_test,
     summarize,
 )
-from ml.features import ID_COLUMN, TARGETS, feature_matrix, target_vector
+from ml.features import ID_COLUMN, feature_matrix, target_vector
 from ml.pipeline import make_pipeline_for
 from ml.profile import Clock
 from ml.scale import TrainingPlan, capped, plan_training
 from ml.search import chosen_params, chosen_pipeline, with_search
 from ml.settings import PROJECT_ROOT, Paths
+from ml.tasks import Task
 from ml.workers import JobPool, default_workers, fresh_model
 
 
@@ -37,21 +38,23 @@ from ml.workers import JobPool, default_workers, fresh_model
 class TrainResult:
     run_id: str
     config_name: str
-    task: str
+    task: Task
     metrics: pd.DataFrame
     model_version: str
     is_champion: bool
 
     @property
     def score_name(self) -> str:
-        return CHAMPION_METRIC[self.task]
+        return self.task.champion_metric
 
     @property
     def score(self) -> float:
         return float(self.metrics.set_index("metric").loc[self.score_name, "value"])
 
 
+@functools.cache
 def git_commit() -> str | None:
+    """The project's commit (None outside a git checkout), looked up once per process."""
     try:
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True
@@ -71,7 +74,7 @@ def prediction_frame(
     frame = pd.DataFrame({
         "run_id": run_id,
         "config_name": config.name,
-        "task": config.task,
+        "task": config.task.name,
         "track_id": track_ids.to_numpy(),
         "is_out_of_fold": True,
         "predicted_log_streams": np.nan,
@@ -81,15 +84,7 @@ def prediction_frame(
         "predicted_label": pd.array(np.full(len(y), pd.NA), dtype="boolean"),
         "actual_label": pd.array(np.full(len(y), pd.NA), dtype="boolean"),
     })  # fmt: skip
-    if config.task == "regression":
-        frame["predicted_log_streams"] = oof_prediction
-        frame["actual_log_streams"] = y
-        frame["predicted_streams"] = np.exp(oof_prediction)
-    else:
-        frame["predicted_probability"] = oof_prediction
-        frame["predicted_label"] = pd.array(oof_prediction >= threshold, dtype="boolean")
-        frame["actual_label"] = pd.array(y.astype(bool), dtype="boolean")
-    return frame
+    return frame.assign(**config.task.prediction_columns(y, oof_prediction, threshold))
 
 
 def significance_rows(
@@ -204,9 +199,9 @@ def fit_and_evaluate(
         metrics = summarize(result)
         if significance is not None:
             metrics = pd.concat([metrics, significance.result()])
-    threshold = (
-        best_f1_threshold(y, result.oof_prediction) if config.task == "classification" else None
-    )
+    threshold = None
+    if config.task.is_classification:
+        threshold = best_f1_threshold(y, result.oof_prediction)
     final_model = final_fit.result()
     return FittedConfig(
         plan, model_params, result, metrics, threshold, final_rows,
@@ -275,13 +270,14 @@ def record_run(
         commit = git_commit()
         tags = {
             "config_name": config.name,
-            "task": config.task,
+            "task": config.task.name,
             "feature_set": config.feature_set,
             "model_type": config.model_type,
             "dataset_name": str(dataset["dataset_name"]),
             "dataset_sha256": str(dataset["dataset_sha256"]),
-            "git_commit": commit or "unknown",
             "training_strategy": fitted.plan.describe(len(features)),
+            # Outside a git checkout there is no commit: no tag, and NULL in ml.runs.
+            **({"git_commit": commit} if commit else {}),
         }
     with tracking.training_run(experiment_id, config.name, tags) as run_id:
         with clock.measure(config.name, "MLflow logging"):
@@ -292,7 +288,7 @@ def record_run(
                 "model_type": config.model_type,
                 "feature_set": config.feature_set,
                 "n_features": len(config.features),
-                "target": TARGETS[config.task],
+                "target": config.task.target,
                 "cv.n_splits": config.cv.n_splits,
                 "cv.n_repeats": fitted.plan.n_repeats,
                 "cv.seed": config.cv.seed,
@@ -311,7 +307,7 @@ def record_run(
             if config.search:
                 tracking.log_dict(search_record(config, fitted), "search.json")
             score = float(
-                fitted.metrics.set_index("metric").loc[CHAMPION_METRIC[config.task], "value"]
+                fitted.metrics.set_index("metric").loc[config.task.champion_metric, "value"]
             )
             version_tags = {
                 **tags,
@@ -323,9 +319,6 @@ def record_run(
             }
             X_example = feature_matrix(features.head(5), config.features)
             version = tracking.log_model(fitted.final_model, config.task, X_example, version_tags)
-            is_champion = tracking.promote_if_better(
-                config.task, version, score, str(dataset["dataset_sha256"])
-            )
         with clock.measure(config.name, "write-back"):
             run_row = pd.DataFrame([{
                 "run_id": run_id,
@@ -346,6 +339,15 @@ def record_run(
             warehouse.write_run(paths.warehouse, run_row, fitted.metrics.assign(run_id=run_id),
                                 predictions, importance_rows,
                                 tracking.list_model_versions(paths))  # fmt: skip
+        # The champion moves only once its run is in ml.*, and ml.model_versions follows it:
+        # a stop in between leaves scoring on the previous champion, whose run is there too.
+        with clock.measure(config.name, "MLflow logging"):
+            is_champion = tracking.promote_if_better(
+                config.task, version, score, str(dataset["dataset_sha256"])
+            )
+        if is_champion:
+            with clock.measure(config.name, "write-back"):
+                warehouse.write_model_versions(paths.warehouse, tracking.list_model_versions(paths))
         with clock.measure(config.name, "plots"):
             plot_folder = write_run_plots(
                 paths, run_id, config, predictions.assign(released_year=features["released_year"]),

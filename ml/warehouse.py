@@ -260,14 +260,28 @@ def write_run(
             ):
                 _insert_frame(connection, table, frame[columns])
             if model_versions is not None:
-                connection.execute("delete from ml.model_versions")
-                _insert_frame(
-                    connection, "ml.model_versions", model_versions[MODEL_VERSION_COLUMNS]
-                )
+                _replace_model_versions(connection, model_versions)
             connection.execute("commit")
         except Exception:
             connection.execute("rollback")
             raise
+
+
+def write_model_versions(path: Path, model_versions: pd.DataFrame) -> None:
+    """Replace ml.model_versions with the registry as it now is (one transaction)."""
+    with connect(path, read_only=False) as connection:
+        connection.execute("begin transaction")
+        try:
+            _replace_model_versions(connection, model_versions)
+            connection.execute("commit")
+        except Exception:
+            connection.execute("rollback")
+            raise
+
+
+def _replace_model_versions(connection, model_versions: pd.DataFrame) -> None:
+    connection.execute("delete from ml.model_versions")
+    _insert_frame(connection, "ml.model_versions", model_versions[MODEL_VERSION_COLUMNS])
 
 
 SCORING_SQL_TABLE = "ml.scoring_sql"

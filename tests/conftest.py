@@ -132,7 +132,7 @@ def real_run(real_csv, tmp_path_factory) -> PipelineRun:
 # Modules whose tests start dbt, the CLI or a browser; with the tests that share a
 # whole-pipeline run they are the `slow` tier (`pytest -m "not slow"` runs the rest).
 SLOW_MODULES = {"test_app", "test_bad_input", "test_bench", "test_dbt_docs",
-                "test_readme_queries", "test_warehouse"}  # fmt: skip
+                "test_example_queries", "test_warehouse"}  # fmt: skip
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -74,6 +75,17 @@ def test_train_without_a_config_says_what_to_do(invoke, tmp_path):
 def test_sql_on_a_missing_warehouse_fails_in_one_line(invoke, tmp_path):
     result = invoke("sql", "select 1", "--warehouse", str(tmp_path / "none.duckdb"))
     assert "warehouse not found" in one_line_error(result)
+
+
+def test_sql_reads_a_query_file_and_names_a_missing_one(invoke, tmp_path):
+    query = tmp_path / "q.sql"
+    query.write_text("select 41 + 1 as answer")
+    warehouse = tmp_path / "w.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    result = invoke("sql", str(query), "--warehouse", str(warehouse))
+    assert result.exit_code == 0 and result.stdout.split() == ["answer", "42"]
+    missing = invoke("sql", str(tmp_path / "none.sql"), "--warehouse", str(warehouse))
+    assert one_line_error(missing) == f"error: {tmp_path / 'none.sql'}: no such query file"
 
 
 def test_make_sample_writes_a_seeded_file(invoke, tmp_path):

@@ -86,7 +86,11 @@ def test_config_from_a_path(tmp_path: Path):
     path.write_text("name: mine\ntask: classification\nfeature_set: platform\n"
                     "model: {type: logistic_regression}\n")  # fmt: skip
     config = load_config(path)
-    assert (config.name, config.task, config.feature_set) == ("mine", "classification", "platform")
+    assert (config.name, config.task.name, config.feature_set) == (
+        "mine",
+        "classification",
+        "platform",
+    )
 
 
 def test_invalid_yaml_is_one_clear_error(tmp_path: Path):
@@ -100,7 +104,7 @@ def test_every_task_set_and_model_is_trained_once():
     """The grid covers every task x feature set x model; where a named config computes the
     same (full_regression, full_classification), the grid's copy is left out."""
     configs = all_configs()
-    combos = [(config.task, config.feature_set, config.model_type) for config in configs
+    combos = [(config.task.name, config.feature_set, config.model_type) for config in configs
               if not config.search]  # fmt: skip
     for task, models in (
         ("regression", {"random_forest", "hist_gradient_boosting", "ridge"}),

@@ -4,17 +4,16 @@ import pytest
 
 from ml.evaluate import (
     best_f1_threshold,
-    classification_scores,
     cross_validate,
     permutation_test,
-    regression_scores,
     summarize,
 )
 from ml.pipeline import make_pipeline_for
+from ml.tasks import CLASSIFICATION, REGRESSION
 
 
 def test_regression_scores_on_known_values():
-    scores = regression_scores(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
+    scores = REGRESSION.scores(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
     assert scores["mae"] == pytest.approx(2 / 3)
     assert scores["rmse"] == pytest.approx(np.sqrt(4 / 3))
     assert scores["r2"] == pytest.approx(1 - 4 / 2)
@@ -23,9 +22,9 @@ def test_regression_scores_on_known_values():
 def test_classification_scores_apply_the_threshold():
     y = np.array([0, 0, 1, 1])
     probability = np.array([0.1, 0.6, 0.4, 0.9])
-    at_half = classification_scores(y, probability, threshold=0.5)
+    at_half = CLASSIFICATION.scores(y, probability, threshold=0.5)
     assert at_half["precision"] == 0.5 and at_half["recall"] == 0.5
-    at_third = classification_scores(y, probability, threshold=0.3)
+    at_third = CLASSIFICATION.scores(y, probability, threshold=0.3)
     assert at_third["recall"] == 1.0
     assert at_half["roc_auc"] == at_third["roc_auc"] == 0.75
 
@@ -47,8 +46,8 @@ def synthetic(rows: int = 80, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
 
 def test_cross_validate_predicts_every_row_out_of_fold_and_beats_the_mean():
     X, y = synthetic()
-    model = make_pipeline_for("regression", "ridge", {}, list(X.columns), seed=0)
-    result = cross_validate(model, X, y, "regression", n_splits=4, n_repeats=2, seed=1)
+    model = make_pipeline_for(REGRESSION, "ridge", {}, list(X.columns), seed=0)
+    result = cross_validate(model, X, y, REGRESSION, n_splits=4, n_repeats=2, seed=1)
     assert result.n_splits == 8 and len(result.fold_scores) == 8
     assert result.oof_prediction.shape == (len(X),) and np.isfinite(result.oof_prediction).all()
     metrics = summarize(result).set_index("metric")
@@ -63,39 +62,39 @@ def test_same_seed_gives_identical_metrics_and_another_seed_does_not():
     X, y = synthetic()
     labels = (y > np.quantile(y, 0.8)).astype(int)
     model = make_pipeline_for(
-        "classification", "random_forest", {"n_estimators": 10}, list(X.columns), seed=0
+        CLASSIFICATION, "random_forest", {"n_estimators": 10}, list(X.columns), seed=0
     )
-    first = summarize(cross_validate(model, X, labels, "classification", 4, 1, seed=3))
-    second = summarize(cross_validate(model, X, labels, "classification", 4, 1, seed=3))
-    other = summarize(cross_validate(model, X, labels, "classification", 4, 1, seed=4))
+    first = summarize(cross_validate(model, X, labels, CLASSIFICATION, 4, 1, seed=3))
+    second = summarize(cross_validate(model, X, labels, CLASSIFICATION, 4, 1, seed=3))
+    other = summarize(cross_validate(model, X, labels, CLASSIFICATION, 4, 1, seed=4))
     pd.testing.assert_frame_equal(first, second)
     assert not first["value"].equals(other["value"])
 
 
 def test_too_few_rows_for_the_folds_is_an_error():
     X, y = synthetic(rows=6)
-    model = make_pipeline_for("regression", "ridge", {}, list(X.columns), seed=0)
+    model = make_pipeline_for(REGRESSION, "ridge", {}, list(X.columns), seed=0)
     with pytest.raises(ValueError, match="6 rows are too few for 5-fold"):
-        cross_validate(model, X, y, "regression", n_splits=5, n_repeats=1)
+        cross_validate(model, X, y, REGRESSION, n_splits=5, n_repeats=1)
 
 
 def test_permutation_test_separates_signal_from_noise():
     X, y = synthetic(rows=60)
-    model = make_pipeline_for("regression", "ridge", {}, list(X.columns), seed=0)
-    observed, p_signal = permutation_test(model, X, y, "regression", 3, seed=0, n_permutations=9)
+    model = make_pipeline_for(REGRESSION, "ridge", {}, list(X.columns), seed=0)
+    observed, p_signal = permutation_test(model, X, y, REGRESSION, 3, seed=0, n_permutations=9)
     assert observed > 0.5
     assert p_signal == pytest.approx(1 / 10)  # no shuffled label scores as well
     noise = np.random.default_rng(1).normal(size=len(y))
-    _, p_noise = permutation_test(model, X, noise, "regression", 3, seed=0, n_permutations=9)
+    _, p_noise = permutation_test(model, X, noise, REGRESSION, 3, seed=0, n_permutations=9)
     assert p_noise > 0.1
 
 
 def test_heldout_importance_ranks_the_informative_column_first():
     X, y = synthetic(rows=80)
-    model = make_pipeline_for("regression", "ridge", {}, list(X.columns), seed=0)
-    result = cross_validate(model, X, y, "regression", 4, 2, seed=0, importance_repeats=3)
+    model = make_pipeline_for(REGRESSION, "ridge", {}, list(X.columns), seed=0)
+    result = cross_validate(model, X, y, REGRESSION, 4, 2, seed=0, importance_repeats=3)
     importance = result.importance
     assert list(importance.columns) == ["feature", "importance_mean", "importance_std"]
     assert importance["feature"].tolist() == ["in_spotify_playlists", "bpm"]
     assert importance["importance_mean"].iloc[0] > 0.5 > abs(importance["importance_mean"].iloc[1])
-    assert cross_validate(model, X, y, "regression", 4, 1, seed=0).importance is None
+    assert cross_validate(model, X, y, REGRESSION, 4, 1, seed=0).importance is None

@@ -7,12 +7,12 @@ from ml.features import (
     ALL_FEATURES,
     FEATURE_SETS,
     NOT_FEATURES,
-    TARGETS,
     feature_matrix,
     resolve_feature_set,
     target_vector,
 )
 from ml.settings import DBT_PROJECT_DIR
+from ml.tasks import CLASSIFICATION, REGRESSION, TASKS
 
 
 def contract_columns(model: str) -> list[str]:
@@ -24,7 +24,7 @@ def contract_columns(model: str) -> list[str]:
 def test_every_feature_and_target_is_in_the_dbt_contract():
     columns = contract_columns("track_features")
     assert set(ALL_FEATURES) <= set(columns)
-    assert set(TARGETS.values()) <= set(columns)
+    assert {task.target for task in TASKS.values()} <= set(columns)
 
 
 def test_no_feature_set_contains_a_target_or_the_key():
@@ -68,11 +68,11 @@ def test_feature_matrix_names_the_missing_column():
 
 def test_target_vector_per_task():
     frame = tiny_frame()
-    assert target_vector(frame, "regression").tolist() == [19.0, 18.5, 20.1]
-    assert target_vector(frame, "classification").tolist() == [0, 0, 1]
+    assert target_vector(frame, REGRESSION).tolist() == [19.0, 18.5, 20.1]
+    assert target_vector(frame, CLASSIFICATION).tolist() == [0, 0, 1]
 
 
 def test_target_vector_refuses_missing_targets():
     frame = tiny_frame().assign(log_streams=[19.0, None, 20.1])
     with pytest.raises(ValueError, match="log_streams has 1 missing"):
-        target_vector(frame, "regression")
+        target_vector(frame, REGRESSION)

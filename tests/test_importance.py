@@ -3,8 +3,9 @@ import pandas as pd
 import pytest
 from sklearn.inspection import permutation_importance
 
-from ml.importance import SCORING, heldout_importance, summarize_importance
+from ml.importance import heldout_importance, summarize_importance
 from ml.pipeline import make_pipeline_for
+from ml.tasks import TASKS
 
 
 @pytest.mark.parametrize(
@@ -14,6 +15,7 @@ from ml.pipeline import make_pipeline_for
 )  # fmt: skip
 def test_batched_importance_equals_scikit_learns(task, model_type):
     """One predict call over every shuffled copy gives scikit-learn's shuffles and scores."""
+    task = TASKS[task]
     rng = np.random.default_rng(0)
     X = pd.DataFrame({
         "in_spotify_playlists": rng.integers(0, 5000, 120).astype(float),
@@ -21,10 +23,10 @@ def test_batched_importance_equals_scikit_learns(task, model_type):
         "mode": rng.choice(["Major", "Minor"], 120).astype(object),
     })  # fmt: skip
     signal = np.log1p(X["in_spotify_playlists"].to_numpy()) + rng.normal(0, 0.5, 120)
-    y = signal if task == "regression" else (signal > np.quantile(signal, 0.8)).astype(int)
+    y = signal if not task.is_classification else (signal > np.quantile(signal, 0.8)).astype(int)
     model = make_pipeline_for(task, model_type, {}, list(X.columns), seed=0).fit(X[:80], y[:80])
     expected = permutation_importance(
-        model, X[80:], y[80:], scoring=SCORING[task], n_repeats=4, random_state=11
+        model, X[80:], y[80:], scoring=task.scorer_name, n_repeats=4, random_state=11
     )
     drops = heldout_importance(model, X[80:], y[80:], task, n_repeats=4, seed=11)
     assert drops["feature"].tolist() == [name for name in X.columns for _ in range(4)]

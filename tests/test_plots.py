@@ -7,6 +7,7 @@ from matplotlib.collections import PolyCollection
 from sklearn.metrics import roc_auc_score
 
 from ml import plots
+from ml.tasks import CLASSIFICATION, REGRESSION
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -56,7 +57,7 @@ def labels(figure) -> tuple[str, str, str]:
 
 
 def test_a_regression_run_gets_fit_residuals_and_importance():
-    figures = plots.run_figures("regression", "full_regression", regression_predictions(),
+    figures = plots.run_figures(REGRESSION, "full_regression", regression_predictions(),
                                 importance())  # fmt: skip
     assert list(figures) == ["predicted_vs_actual", "residuals_by_year", "importance"]
     for figure in figures.values():
@@ -67,7 +68,7 @@ def test_a_regression_run_gets_fit_residuals_and_importance():
 
 
 def test_a_classification_run_gets_roc_precision_recall_and_calibration():
-    figures = plots.run_figures("classification", "full_classification",
+    figures = plots.run_figures(CLASSIFICATION, "full_classification",
                                 classification_predictions(), None)  # fmt: skip
     assert list(figures) == ["roc", "precision_recall", "calibration"]
     frame = classification_predictions()

@@ -10,6 +10,7 @@ import pipeline_checks as check
 from conftest import run_cli
 from ml.report import experiment_table, latest_runs, run_images
 from ml.settings import Paths
+from ml.tasks import REGRESSION
 
 
 def runs() -> pd.DataFrame:
@@ -37,7 +38,7 @@ def metrics() -> pd.DataFrame:
 
 
 def test_experiment_table_shows_mean_std_baseline_and_the_champion():
-    table = experiment_table(runs(), metrics(), "regression", frozenset({"b"}))
+    table = experiment_table(runs(), metrics(), REGRESSION, frozenset({"b"}))
     assert table["config"].tolist() == ["full_regression", "full_regression"]
     first, second = table.to_dict("records")
     assert first["r2"] == "0.836 ± 0.037" and first["baseline_r2"] == "-0.015 ± 0.010"

@@ -6,6 +6,7 @@ from sklearn.pipeline import make_pipeline
 from ml.config import CVSettings
 from ml.evaluate import cross_validate, permutation_test
 from ml.scale import capped, plan_training
+from ml.tasks import REGRESSION
 
 
 def test_small_data_keeps_the_full_protocol():
@@ -53,7 +54,7 @@ def test_capped_cross_validation_fits_on_few_rows_but_predicts_every_row():
     y = X["x"].to_numpy() + rng.normal(size=1000)
     RecordsFitSizes.fit_sizes = []
     result = cross_validate(
-        make_pipeline(RecordsFitSizes()), X, y, "regression", n_splits=4, n_repeats=1,
+        make_pipeline(RecordsFitSizes()), X, y, REGRESSION, n_splits=4, n_repeats=1,
         max_train_rows=100,
     )  # fmt: skip
     assert RecordsFitSizes.fit_sizes == [100] * 4
@@ -66,7 +67,7 @@ def test_permutation_test_on_one_fold_refits_once_per_permutation():
     y = 2 * X["x"].to_numpy() + rng.normal(size=400)
     RecordsFitSizes.fit_sizes = []
     permutation_test(
-        make_pipeline(RecordsFitSizes()), X, y, "regression", n_splits=4, seed=0,
+        make_pipeline(RecordsFitSizes()), X, y, REGRESSION, n_splits=4, seed=0,
         n_permutations=3, max_rows=50, max_folds=1,
     )  # fmt: skip
     assert RecordsFitSizes.fit_sizes == [50] * 4  # observed + 3 permutations, one fold each

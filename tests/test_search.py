@@ -10,9 +10,10 @@ from sklearn.pipeline import Pipeline
 from test_evaluate import synthetic
 
 from ml.config import parse_config
-from ml.evaluate import cross_validate, make_splitter
+from ml.evaluate import cross_validate
 from ml.pipeline import make_pipeline_for
 from ml.search import chosen_params, chosen_pipeline, with_search
+from ml.tasks import REGRESSION
 from ml.train import fit_and_evaluate, search_record
 
 
@@ -33,18 +34,18 @@ class RowLogger(BaseEstimator, TransformerMixin):
 
 
 def ridge_search(X: pd.DataFrame, log_path: Path):
-    ridge = make_pipeline_for("regression", "ridge", {}, list(X.columns), seed=0)
+    ridge = make_pipeline_for(REGRESSION, "ridge", {}, list(X.columns), seed=0)
     logged = Pipeline([("log", RowLogger(str(log_path))), *ridge.steps])
-    return with_search(logged, "regression", {"alpha": [0.01, 100.0]}, seed=0)
+    return with_search(logged, REGRESSION, {"alpha": [0.01, 100.0]}, seed=0)
 
 
 def test_the_inner_search_never_fits_on_the_outer_test_fold(tmp_path: Path):
     X, y = synthetic()
     log_path = tmp_path / "fits.log"
     model = ridge_search(X, log_path)
-    cross_validate(model, X, y, "regression", n_splits=3, n_repeats=1, seed=1)
+    cross_validate(model, X, y, REGRESSION, n_splits=3, n_repeats=1, seed=1)
     fitted_rows = [set(map(int, line.split())) for line in log_path.read_text().splitlines()]
-    outer_folds = list(make_splitter("regression", 3, 1, seed=1).split(X, y))
+    outer_folds = list(REGRESSION.splitter(3, 1, seed=1).split(X, y))
     # Per outer fold: 2 candidates x 3 inner folds, one refit of the winner, one reference
     # model (not logged), in that order.
     per_fold = 2 * 3 + 1
@@ -58,7 +59,7 @@ def test_the_inner_search_never_fits_on_the_outer_test_fold(tmp_path: Path):
 def test_search_picks_the_better_candidate_in_every_fold(tmp_path: Path):
     X, y = synthetic(rows=90)
     model = ridge_search(X, tmp_path / "fits.log")
-    result = cross_validate(model, X, y, "regression", n_splits=3, n_repeats=2, seed=1)
+    result = cross_validate(model, X, y, REGRESSION, n_splits=3, n_repeats=2, seed=1)
     assert result.fold_choices == ({"alpha": 0.01},) * 6  # alpha 100 shrinks away the signal
     fitted = model.fit(X, y)
     assert chosen_params(fitted) == {"alpha": 0.01}
@@ -67,8 +68,8 @@ def test_search_picks_the_better_candidate_in_every_fold(tmp_path: Path):
 
 
 def test_without_a_search_the_pipeline_is_used_as_it_is():
-    pipeline = make_pipeline_for("regression", "ridge", {}, ["bpm"], seed=0)
-    assert with_search(pipeline, "regression", {}, seed=0) is pipeline
+    pipeline = make_pipeline_for(REGRESSION, "ridge", {}, ["bpm"], seed=0)
+    assert with_search(pipeline, REGRESSION, {}, seed=0) is pipeline
     assert chosen_params(pipeline) == {}
 
 

@@ -10,6 +10,7 @@ from threadpoolctl import threadpool_info
 
 from ml.evaluate import cross_validate, summarize
 from ml.pipeline import make_pipeline_for
+from ml.tasks import REGRESSION
 from ml.workers import JobPool, fresh_model, stage
 
 
@@ -40,12 +41,12 @@ def data(rows: int = 90) -> tuple[pd.DataFrame, np.ndarray]:
 
 def test_folds_in_workers_give_what_they_give_in_this_process():
     X, y = data()
-    model = make_pipeline_for("regression", "random_forest", {"n_estimators": 20, "n_jobs": -1},
+    model = make_pipeline_for(REGRESSION, "random_forest", {"n_estimators": 20, "n_jobs": -1},
                               list(X.columns), seed=1)  # fmt: skip
     with JobPool(1) as here, JobPool(2) as workers:
-        inline = cross_validate(model, X, y, "regression", 3, 2, seed=5, importance_repeats=2,
+        inline = cross_validate(model, X, y, REGRESSION, 3, 2, seed=5, importance_repeats=2,
                                 pool=here)  # fmt: skip
-        pooled = cross_validate(model, X, y, "regression", 3, 2, seed=5, importance_repeats=2,
+        pooled = cross_validate(model, X, y, REGRESSION, 3, 2, seed=5, importance_repeats=2,
                                 pool=workers)  # fmt: skip
     pd.testing.assert_frame_equal(summarize(inline), summarize(pooled), rtol=0, atol=1e-12)
     np.testing.assert_allclose(inline.oof_prediction, pooled.oof_prediction, rtol=0, atol=1e-12)

@@ -7,6 +7,7 @@ import streamlit as st
 
 from ml.app import data
 from ml.report import champion_run_ids, experiment_table
+from ml.tasks import TASKS
 
 
 def _run_label(run: pd.Series) -> str:
@@ -32,10 +33,10 @@ def render() -> None:
     runs = data.query("select * from ml.runs order by created_at desc")
     metrics = data.table("ml.run_metrics")
     champions = champion_run_ids(data.model_versions())
-    for task in ("regression", "classification"):
+    for task in TASKS.values():
         table = experiment_table(runs, metrics, task, champions)
         if len(table):
-            st.subheader(task.capitalize())
+            st.subheader(task.name.capitalize())
             st.dataframe(table, hide_index=True)
 
     st.subheader("Compare two runs")

@@ -1,0 +1,158 @@
+"""The two prediction tasks, each described once: what it predicts, which estimators it offers,
+how it is split, scored, compared against a reference model, registered and drawn. Every
+choice in ml/ that depends on the task reads it from a Task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    f1_score,
+    mean_absolute_error,
+    precision_score,
+    r2_score,
+    recall_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
+from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    # The column of marts.track_features it predicts, and that column's dtype as a target.
+    target: str
+    target_dtype: str
+    # Config model types -> scikit-learn estimators.
+    model_types: dict[str, type]
+    # The metrics it reports (ml.run_metrics names), the first one decides the champion; the
+    # same score under scikit-learn's scorer name, and as a figure labels it.
+    metrics: tuple[str, ...]
+    scorer_name: str
+    score_label: str
+    # The MLflow registered model its versions go to.
+    registered_model: str
+    # Figures of a run's predictions (file stems of ml/plots.py's RUN_FIGURES).
+    figures: tuple[str, ...]
+    # Classifiers keep class balance in every fold and choose a decision threshold.
+    is_classification: bool
+
+    @property
+    def champion_metric(self) -> str:
+        return self.metrics[0]
+
+    def splitter(self, n_splits: int, n_repeats: int, seed: int):
+        """The outer folds: repeated K-fold, stratified by the label for a classifier."""
+        splitter = RepeatedStratifiedKFold if self.is_classification else RepeatedKFold
+        return splitter(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
+
+    def inner_splitter(self, n_splits: int, seed: int):
+        """The folds inside a training fold (search, threshold): shuffled K-fold, likewise."""
+        splitter = StratifiedKFold if self.is_classification else KFold
+        return splitter(n_splits=n_splits, shuffle=True, random_state=seed)
+
+    def reference_model(self):
+        """What a model must beat: the training mean, or the training class prior."""
+        if self.is_classification:
+            return DummyClassifier(strategy="prior")
+        return DummyRegressor(strategy="mean")
+
+    def predict(self, fitted, X: pd.DataFrame) -> np.ndarray:
+        """The model's output: predicted log streams, or the top-decile probability."""
+        if self.is_classification:
+            return fitted.predict_proba(X)[:, 1]
+        return fitted.predict(X)
+
+    def champion_score(self, y: np.ndarray, prediction: np.ndarray) -> float:
+        """R² or average precision (PR-AUC) of `predict`'s output."""
+        if self.is_classification:
+            return average_precision_score(y, prediction)
+        return r2_score(y, prediction)
+
+    def scores(
+        self, y: np.ndarray, prediction: np.ndarray, threshold: float | None = None
+    ) -> dict[str, float]:
+        """Every metric of `metrics`; a classifier's labels cut at `threshold`."""
+        if not self.is_classification:
+            return {
+                "r2": r2_score(y, prediction),
+                "rmse": root_mean_squared_error(y, prediction),
+                "mae": mean_absolute_error(y, prediction),
+            }
+        label = (prediction >= threshold).astype(int)
+        return {
+            "roc_auc": roc_auc_score(y, prediction),
+            "pr_auc": average_precision_score(y, prediction),
+            "f1": f1_score(y, label, zero_division=0),
+            "precision": precision_score(y, label, zero_division=0),
+            "recall": recall_score(y, label, zero_division=0),
+            "brier": brier_score_loss(y, prediction),
+        }
+
+    def prediction_columns(
+        self, y: np.ndarray, prediction: np.ndarray, threshold: float | None
+    ) -> dict[str, object]:
+        """The task's columns of ml.predictions for out-of-fold `prediction` of `y`."""
+        if self.is_classification:
+            return {
+                "predicted_probability": prediction,
+                "predicted_label": pd.array(prediction >= threshold, dtype="boolean"),
+                "actual_label": pd.array(y.astype(bool), dtype="boolean"),
+            }
+        return {
+            "predicted_log_streams": prediction,
+            "actual_log_streams": y,
+            "predicted_streams": np.exp(prediction),
+        }
+
+
+REGRESSION = Task(
+    name="regression",
+    target="log_streams",
+    target_dtype="float64",
+    model_types={
+        "random_forest": RandomForestRegressor,
+        "hist_gradient_boosting": HistGradientBoostingRegressor,
+        "gradient_boosting": GradientBoostingRegressor,
+        "ridge": Ridge,
+    },
+    metrics=("r2", "rmse", "mae"),
+    scorer_name="r2",
+    score_label="R²",
+    registered_model="spotify-log-streams-regressor",
+    figures=("predicted_vs_actual", "residuals_by_year"),
+    is_classification=False,
+)
+CLASSIFICATION = Task(
+    name="classification",
+    target="is_top_decile",
+    target_dtype="int64",
+    model_types={
+        "random_forest": RandomForestClassifier,
+        "hist_gradient_boosting": HistGradientBoostingClassifier,
+        "gradient_boosting": GradientBoostingClassifier,
+        "logistic_regression": LogisticRegression,
+    },
+    metrics=("pr_auc", "roc_auc", "f1", "precision", "recall", "brier"),
+    scorer_name="average_precision",
+    score_label="average precision",
+    registered_model="spotify-top-decile-classifier",
+    figures=("roc", "precision_recall", "calibration"),
+    is_classification=True,
+)
+TASKS = {task.name: task for task in (REGRESSION, CLASSIFICATION)}
