@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import cli_env, run_cli
 from ml import warehouse
 from ml.bench import StageResult, parse_sizes, run_stage, stage_generate, to_markdown
 from ml.pandas_baseline import clean_and_featurize
 from ml.settings import SAMPLE_CSV
+from support.runs import cli_env, run_cli
 
 
 def test_sizes_are_parsed_and_unknown_ones_refused():

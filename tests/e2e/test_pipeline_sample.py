@@ -12,10 +12,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-import pipeline_checks as check
-from conftest import run_cli
 from ml.raw_file import RAW_COLUMNS
 from ml.settings import DBT_PROJECT_DIR, SAMPLE_CSV
+from support import checks as check
+from support.runs import run_cli
 
 
 def test_run_says_it_used_the_sample(sample_run):

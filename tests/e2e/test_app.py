@@ -6,17 +6,17 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from browser import (
+
+from ml import warehouse
+from ml.raw_file import RAW_COLUMNS
+from support.browser import (
     headless_chromium,
     number_after,
     running_app,
     wait_for_element,
     wait_for_text,
 )
-
-from conftest import run_cli
-from ml import warehouse
-from ml.raw_file import RAW_COLUMNS
+from support.runs import run_cli
 
 PAGES = {  # url path -> text the page shows once its script has finished
     "": "becomes champion only if",
@@ -105,7 +105,7 @@ def test_a_prediction_made_in_the_page_matches_cli_predict(app_in_browser, sampl
 
     # A second song, once the page and the models are loaded, then the first one again (cached:
     # no scoring, only Streamlit's round trip, the floor): both times are printed
-    # (`pytest -n 0 -s tests/test_app.py -k prediction`), not asserted.
+    # (`pytest -n 0 -s tests/e2e/test_app.py -k prediction`), not asserted.
     seconds = {}
     for label, playlists_value, expected_change in (
         ("a second song", "6000", lambda shown: shown != shown_log_streams),

@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-import pipeline_checks as check
+from support import checks as check
 
-PINNED_METRICS = Path(__file__).parent / "data" / "real_run_metrics.json"
+PINNED_METRICS = Path(__file__).parents[1] / "data" / "real_run_metrics.json"
 
 
 def test_953_raw_rows_are_clean_or_rejected_with_a_reason(real_run):

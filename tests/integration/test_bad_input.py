@@ -16,9 +16,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import cli_env, run_cli, warehouse_held_by_another_process
 from ml.raw_file import RAW_COLUMNS
 from ml.settings import SAMPLE_CSV
+from support.runs import cli_env, run_cli, warehouse_held_by_another_process
 
 SAMPLE_ROWS = 404
 

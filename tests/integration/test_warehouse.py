@@ -9,9 +9,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from conftest import warehouse_held_by_another_process
 from ml import warehouse
 from ml.errors import UserError
+from support.runs import warehouse_held_by_another_process
 
 
 def run_frames(run_id: str, tracks: list) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -136,7 +136,7 @@ def test_a_write_killed_midway_leaves_no_trace_of_its_run(tmp_path):
     warehouse.write_run(path, *run_frames("kept", [1, 2]))
     script = textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parents[1])!r}]
         from pathlib import Path
         from test_warehouse import run_frames
         from ml import warehouse

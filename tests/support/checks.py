@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 from scipy import stats
 
-from conftest import PipelineRun
 from ml.config import load_config
 from ml.dataset import file_sha256
+from support.runs import PipelineRun
 
 
 def query_path(warehouse: Path, sql: str) -> list[tuple]:

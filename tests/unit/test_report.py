@@ -1,0 +1,46 @@
+"""The HTML report's tables and choices, from small frames (the report of a run: e2e/)."""
+
+from datetime import datetime
+
+import pandas as pd
+
+from ml.report import experiment_table, latest_runs
+from ml.tasks import REGRESSION
+
+
+def runs() -> pd.DataFrame:
+    return pd.DataFrame({
+        "run_id": ["a", "b", "c"],
+        "config_name": ["full_regression", "full_regression", "full_classification"],
+        "task": ["regression", "regression", "classification"],
+        "feature_set": ["full", "full", "full"],
+        "model_type": ["hist_gradient_boosting"] * 3,
+        "dataset_name": ["spotify-2023.csv"] * 3,
+        "dataset_sha256": ["old", "new", "new"],
+        "n_rows": [947] * 3,
+        "created_at": [datetime(2026, 1, day) for day in (1, 2, 3)],
+    })  # fmt: skip
+
+
+def metrics() -> pd.DataFrame:
+    return pd.DataFrame({
+        "run_id": ["a", "a", "b", "c"],
+        "metric": ["r2", "baseline_r2", "r2", "pr_auc"],
+        "value": [0.8361, -0.0152, 0.8402, 0.864],
+        "std": [0.0371, 0.0101, None, 0.08],
+        "n_splits": [25, 25, 5, 25],
+    })  # fmt: skip
+
+
+def test_experiment_table_shows_mean_std_baseline_and_the_champion():
+    table = experiment_table(runs(), metrics(), REGRESSION, frozenset({"b"}))
+    assert table["config"].tolist() == ["full_regression", "full_regression"]
+    first, second = table.to_dict("records")
+    assert first["r2"] == "0.836 ± 0.037" and first["baseline_r2"] == "-0.015 ± 0.010"
+    assert first["champion"] == "" and second["champion"] == "★ champion"
+    assert second["r2"] == "0.840" and second["rmse"] == ""  # no std, no value: shown as such
+
+
+def test_only_the_newest_run_of_each_config_on_the_current_data_is_plotted():
+    chosen = latest_runs(runs(), "new")
+    assert sorted(chosen["run_id"]) == ["b", "c"]
