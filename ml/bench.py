@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -62,9 +63,8 @@ def stage_generate(csv_path: Path, rows: int) -> tuple[float, int, str]:
 
 
 def stage_floor(csv_path: Path, scratch: Path) -> tuple[float, int, str]:
-    from ml import warehouse
 
-    seconds, rows = warehouse.time_plain_csv_load(csv_path, scratch / "floor.duckdb")
+    seconds, rows = time_plain_csv_load(csv_path, scratch / "floor.duckdb")
     return seconds, rows, "create table as select * from read_csv(all_varchar)"
 
 
@@ -270,3 +270,24 @@ def write_reports(results: list[StageResult], machine: str, out_dir: Path) -> tu
         json.dumps({"machine": machine, "results": records}, indent=2), encoding="utf-8"
     )
     return markdown_path, json_path
+
+
+def time_plain_csv_load(csv_path: Path, scratch_db: Path, encoding: str = "latin-1"):
+    """The floor for a build: seconds DuckDB needs to load the CSV, all text, into a table
+    (nothing parsed, checked or derived). Returns (seconds, rows)."""
+    source = str(csv_path).replace("'", "''")
+    scratch_db.unlink(missing_ok=True)
+    connection = duckdb.connect(str(scratch_db))
+    try:
+        connection.execute("set enable_progress_bar = false")
+        started = time.perf_counter()
+        connection.execute(
+            f"create table raw_load as select * from read_csv('{source}', all_varchar = true, "
+            f"header = true, encoding = '{encoding}')"
+        )
+        seconds = time.perf_counter() - started
+        rows = connection.execute("select count(*) from raw_load").fetchone()[0]
+    finally:
+        connection.close()
+        scratch_db.unlink(missing_ok=True)
+    return seconds, rows

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from ml.errors import UserError
 from ml.settings import (
     DBT_PROJECT_DIR,
@@ -145,6 +147,17 @@ def _save_parse(parse: Path) -> None:
     copy = SAVED_PARSE.with_name(f"{PARTIAL_PARSE}.{os.getpid()}")
     shutil.copyfile(parse, copy)
     os.replace(copy, SAVED_PARSE)
+
+
+def declared_columns(properties_file: str, name: str) -> list[dict]:
+    """The columns (name, description, config, ...) that `properties_file`, a yml file under
+    dbt_project/models/, declares for the model or source table `name`, in order: lists that
+    dbt and ml/ both read from there."""
+    path = DBT_PROJECT_DIR / "models" / properties_file
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    tables = [table for source in spec.get("sources", []) for table in source["tables"]]
+    (node,) = [node for node in [*spec.get("models", []), *tables] if node["name"] == name]
+    return node["columns"]
 
 
 # The models that turn raw rows into what scoring needs: these and their ancestors.

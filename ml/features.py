@@ -1,7 +1,7 @@
 """Named feature sets over marts.track_features, and the frame -> (X, y) step.
 
-Column names are the dbt contract's (dbt_project/models/marts/_marts__models.yml);
-tests/test_features.py checks that every name here is in that contract.
+The feature groups are the dbt contract's (dbt_project/models/marts/_marts__models.yml): each
+feature column names its group in `config.meta.feature_group`.
 """
 
 from __future__ import annotations
@@ -11,27 +11,37 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ml.dbt import declared_columns
+
 if TYPE_CHECKING:
     from ml.tasks import Task
 
-AUDIO = [
-    "bpm", "danceability_pct", "valence_pct", "energy_pct",
-    "acousticness_pct", "instrumentalness_pct", "liveness_pct", "speechiness_pct",
-]  # fmt: skip
-RELEASE = ["released_year", "released_month", "days_since_release"]
-PLATFORM = [
-    "in_spotify_playlists", "in_spotify_charts", "in_apple_playlists", "in_apple_charts",
-    "in_deezer_playlists", "in_deezer_charts", "in_shazam_charts",
-]  # fmt: skip
-ENGINEERED = ["danceability_x_energy", "valence_x_energy", "mean_danceability_energy_valence"]
-CATEGORICAL = ["musical_key", "mode"]
+
+def _feature_groups() -> dict[str, list[str]]:
+    """Feature group -> columns, in contract order: the `feature_group` each column of the
+    track_features contract names in its meta."""
+    groups: dict[str, list[str]] = {}
+    for column in declared_columns("marts/_marts__models.yml", "track_features"):
+        group = column.get("config", {}).get("meta", {}).get("feature_group")
+        if group:
+            groups.setdefault(group, []).append(column["name"])
+    return groups
+
+
+FEATURE_GROUPS = _feature_groups()
+AUDIO = FEATURE_GROUPS["audio"]
+ARTIST = FEATURE_GROUPS["artist"]
+CATEGORICAL = FEATURE_GROUPS["categorical"]
+RELEASE = FEATURE_GROUPS["release"]
+PLATFORM = FEATURE_GROUPS["platform"]
+ENGINEERED = FEATURE_GROUPS["engineered"]
 
 FEATURE_SETS: dict[str, list[str]] = {
     "audio": AUDIO,
-    "audio_artist": [*AUDIO, "artist_count"],
-    "audio_meta": [*AUDIO, "artist_count", *CATEGORICAL, *RELEASE],
+    "audio_artist": [*AUDIO, *ARTIST],
+    "audio_meta": [*AUDIO, *ARTIST, *CATEGORICAL, *RELEASE],
     "platform": PLATFORM,
-    "full": [*AUDIO, "artist_count", *CATEGORICAL, *RELEASE, *PLATFORM, *ENGINEERED],
+    "full": [*AUDIO, *ARTIST, *CATEGORICAL, *RELEASE, *PLATFORM, *ENGINEERED],
 }
 
 ID_COLUMN = "track_id"

@@ -60,6 +60,8 @@ def load_scorer(paths: Paths) -> Scorer:
             raise UserError(f"no champion model for {task} yet (run `python cli.py train` first)")
         row = rows.iloc[0]
         name = f"{row['model_name']} version {row['version']}"
+        if TASKS[task].is_classification and pd.isna(row["decision_threshold"]):
+            raise UserError(f"{name} has no decision threshold in ml.model_versions (retrain it)")
         champions[task] = (load_model(Path(row["model_path"]), name), row)
     return Scorer(scoring_sql, champions)
 

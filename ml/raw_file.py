@@ -9,15 +9,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml.dbt import declared_columns
 from ml.errors import UserError
 
+# The Kaggle file's columns, in its order, as the dbt source declares them.
 RAW_COLUMNS = [
-    "track_name", "artist(s)_name", "artist_count", "released_year", "released_month",
-    "released_day", "in_spotify_playlists", "in_spotify_charts", "streams",
-    "in_apple_playlists", "in_apple_charts", "in_deezer_playlists", "in_deezer_charts",
-    "in_shazam_charts", "bpm", "key", "mode", "danceability_%", "valence_%", "energy_%",
-    "acousticness_%", "instrumentalness_%", "liveness_%", "speechiness_%",
-]  # fmt: skip
+    column["name"] for column in declared_columns("staging/_spotify__sources.yml", "raw_tracks")
+]
 SNIFF_BYTES = 1 << 20
 # Every refusal of a file ends with this: where the expected file comes from.
 FORMAT_HINT = "expected: the Kaggle spotify-2023.csv, see the README, 'Getting the real data'"

@@ -17,15 +17,10 @@ import pandas as pd
 
 from ml import warehouse
 from ml.settings import Paths
-from ml.tasks import TASKS, Task
+from ml.summaries import REJECT_REASONS_SQL, champion_run_ids, experiment_table
+from ml.tasks import TASKS
 
 REPORT_FILE = "report.html"
-REJECT_REASONS_SQL = """
-select reject_reason, count(*) as rows
-from audit.rejected_rows
-group by reject_reason
-order by rows desc, reject_reason
-"""
 ROW_WARNINGS_SQL = """
 select warning, count(*) as rows, min(raw_row_number) as first_raw_row
 from audit.row_warnings
@@ -79,47 +74,6 @@ def load_report_data(paths: Paths) -> ReportData:
         dataset, reject_reasons, row_warnings, correlations, runs, metrics,
         champion_run_ids(tracking.list_model_versions(paths)),
     )  # fmt: skip
-
-
-def champion_run_ids(versions: pd.DataFrame) -> frozenset[str]:
-    """Run ids of the current champions among `versions` (tracking.list_model_versions)."""
-    if versions.empty:
-        return frozenset()
-    return frozenset(versions.loc[versions["is_champion"], "run_id"])
-
-
-def experiment_table(
-    runs: pd.DataFrame, metrics: pd.DataFrame, task: Task, champions: frozenset[str]
-) -> pd.DataFrame:
-    """One row per run of `task`: mean ± std of its metrics, the reference model's score on
-    the same folds, and whether the run's model is the champion."""
-    task_runs = runs[runs["task"] == task.name]
-    columns = ["champion", "config", "feature set", "model", "dataset", "rows", "created at"]
-    names = task.metrics
-    baseline = f"baseline_{task.champion_metric}"
-    rows = []
-    for run in task_runs.itertuples():
-        run_metrics = metrics[metrics["run_id"] == run.run_id].set_index("metric")
-        row = {
-            "champion": "★ champion" if run.run_id in champions else "",
-            "config": run.config_name,
-            "feature set": run.feature_set,
-            "model": run.model_type,
-            "dataset": run.dataset_name,
-            "rows": run.n_rows,
-            "created at": f"{run.created_at:%Y-%m-%d %H:%M}",
-        }
-        for name in [*names, baseline, "permutation_pvalue"]:
-            row[name] = _mean_std(run_metrics, name)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=[*columns, *names, baseline, "permutation_pvalue"])
-
-
-def _mean_std(run_metrics: pd.DataFrame, name: str) -> str:
-    if name not in run_metrics.index:
-        return ""
-    value, std = run_metrics.loc[name, "value"], run_metrics.loc[name, "std"]
-    return f"{value:.3f}" if pd.isna(std) else f"{value:.3f} ± {std:.3f}"
 
 
 def latest_runs(runs: pd.DataFrame, dataset_sha256: str) -> pd.DataFrame:

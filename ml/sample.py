@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ml import warehouse
+import duckdb
+
 from ml.errors import UserError
 
 DEFAULT_ROWS = 404
@@ -216,8 +217,24 @@ def write_sample(path: Path, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED)
     path.parent.mkdir(parents=True, exist_ok=True)
     utf8_path = path.with_name(f".{path.name}.utf8-{os.getpid()}")
     try:
-        warehouse.copy_query_to_csv(GENERATOR_MACROS, generator_sql(rows, seed), utf8_path)
+        copy_query_to_csv(GENERATOR_MACROS, generator_sql(rows, seed), utf8_path)
         _transcode_to_latin1(utf8_path, path)
     finally:
         utf8_path.unlink(missing_ok=True)
     return rows
+
+
+def copy_query_to_csv(setup_sql: str, query: str, path: Path, memory_limit: str = "1GB") -> None:
+    """Stream a query's rows into a UTF-8 CSV (CRLF, header, minimal quoting) in an in-memory
+    DuckDB; `setup_sql` runs first (e.g. macros). Order is kept, memory stays bounded."""
+    connection = duckdb.connect(config={"memory_limit": memory_limit})
+    try:
+        connection.execute("set enable_progress_bar = false")
+        connection.execute(setup_sql)
+        target = str(path).replace("'", "''")
+        connection.execute(
+            f"copy ({query}) to '{target}' (format csv, header, delimiter ',', quote '\"', "
+            "comment '', new_line '\r\n')"
+        )
+    finally:
+        connection.close()

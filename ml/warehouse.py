@@ -335,22 +335,6 @@ def run_scoring_sql(
         connection.close()
 
 
-def copy_query_to_csv(setup_sql: str, query: str, path: Path, memory_limit: str = "1GB") -> None:
-    """Stream a query's rows into a UTF-8 CSV (CRLF, header, minimal quoting) in an in-memory
-    DuckDB; `setup_sql` runs first (e.g. macros). Order is kept, memory stays bounded."""
-    connection = duckdb.connect(config={"memory_limit": memory_limit})
-    try:
-        connection.execute("set enable_progress_bar = false")
-        connection.execute(setup_sql)
-        target = str(path).replace("'", "''")
-        connection.execute(
-            f"copy ({query}) to '{target}' (format csv, header, delimiter ',', quote '\"', "
-            "comment '', new_line '\r\n')"
-        )
-    finally:
-        connection.close()
-
-
 def _insert_frame(connection, table: str, frame: pd.DataFrame) -> None:
     """Insert a DataFrame through DuckDB's scan of an Arrow table, never row by row. Handing
     DuckDB the Arrow table (converted without copying most columns) writes ~1.6x faster than
@@ -379,27 +363,6 @@ def append_rows(path: Path, table: str, frame: pd.DataFrame, method: str = "arro
         else:
             raise ValueError(f"unknown write method: {method}")
         connection.execute("commit")
-
-
-def time_plain_csv_load(csv_path: Path, scratch_db: Path, encoding: str = "latin-1"):
-    """The floor for a build: seconds DuckDB needs to load the CSV, all text, into a table
-    (nothing parsed, checked or derived). Returns (seconds, rows)."""
-    source = str(csv_path).replace("'", "''")
-    scratch_db.unlink(missing_ok=True)
-    connection = duckdb.connect(str(scratch_db))
-    try:
-        connection.execute("set enable_progress_bar = false")
-        started = time.perf_counter()
-        connection.execute(
-            f"create table raw_load as select * from read_csv('{source}', all_varchar = true, "
-            f"header = true, encoding = '{encoding}')"
-        )
-        seconds = time.perf_counter() - started
-        rows = connection.execute("select count(*) from raw_load").fetchone()[0]
-    finally:
-        connection.close()
-        scratch_db.unlink(missing_ok=True)
-    return seconds, rows
 
 
 def run_query(path: Path, sql: str) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ml.app import data
-from ml.report import champion_run_ids, experiment_table
+from ml.summaries import champion_run_ids, experiment_table
 from ml.tasks import TASKS
 
 

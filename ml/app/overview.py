@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ml.app import data
-from ml.report import REJECT_REASONS_SQL
+from ml.summaries import REJECT_REASONS_SQL
 
 
 def render() -> None:

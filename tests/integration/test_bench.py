@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 
 from ml import warehouse
-from ml.bench import StageResult, parse_sizes, run_stage, stage_generate, to_markdown
+from ml.bench import (
+    StageResult,
+    parse_sizes,
+    run_stage,
+    stage_generate,
+    time_plain_csv_load,
+    to_markdown,
+)
 from ml.pandas_baseline import clean_and_featurize
 from ml.settings import SAMPLE_CSV
 from support.runs import cli_env, run_cli
@@ -49,7 +56,7 @@ def test_arrow_and_executemany_write_the_same_rows(tmp_path):
 
 
 def test_the_floor_loads_every_row(tmp_path):
-    seconds, rows = warehouse.time_plain_csv_load(SAMPLE_CSV, tmp_path / "floor.duckdb")
+    seconds, rows = time_plain_csv_load(SAMPLE_CSV, tmp_path / "floor.duckdb")
     assert rows == 404 and seconds > 0
     assert not (tmp_path / "floor.duckdb").exists()
 

@@ -4,7 +4,8 @@ from datetime import datetime
 
 import pandas as pd
 
-from ml.report import experiment_table, latest_runs
+from ml.report import latest_runs
+from ml.summaries import experiment_table
 from ml.tasks import REGRESSION
 
 
