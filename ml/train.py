@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline
 
 from ml import warehouse
@@ -156,7 +158,8 @@ class FittedConfig:
     metrics: pd.DataFrame
     threshold: float | None
     final_rows: np.ndarray
-    final_model: Pipeline
+    # The fitted pipeline; a classifier's wrapped with its decision threshold.
+    final_model: Pipeline | FixedThresholdClassifier
     chosen_params: dict
 
 
@@ -203,9 +206,15 @@ def fit_and_evaluate(
     if config.task.is_classification:
         threshold = best_f1_threshold(y, result.oof_prediction)
     final_model = final_fit.result()
+    served = chosen_pipeline(final_model)
+    if threshold is not None:
+        # The threshold travels inside the model: its predict() gives the top-decile label.
+        served = FixedThresholdClassifier(
+            FrozenEstimator(served), threshold=threshold, response_method="predict_proba"
+        ).fit(X.iloc[final_rows], y[final_rows])
     return FittedConfig(
-        plan, model_params, result, metrics, threshold, final_rows,
-        chosen_pipeline(final_model), chosen_params(final_model),
+        plan, model_params, result, metrics, threshold, final_rows, served,
+        chosen_params(final_model),
     )  # fmt: skip
 
 
@@ -259,99 +268,122 @@ def train_configs(
 def record_run(
     config: TrainConfig, fitted: FittedConfig, paths: Paths, inputs: TrainingInputs, clock: Clock
 ) -> TrainResult:
-    """Record a trained config: MLflow run and registered model, the run's rows in `ml.*`
-    (one transaction), its plots."""
+    """Record a trained config through its sinks, in the order that keeps one promise: the
+    champion's run is always in `ml.*`. The MLflow run and its registered version first, then
+    the run's rows in `ml.*` (one transaction), then the champion alias and ml.model_versions
+    (a stop in between leaves scoring on the previous champion, whose run is there too), then
+    the plots."""
     from ml import tracking
 
-    features, dataset = inputs.features, inputs.dataset
-    importance = fitted.cv_result.importance
+    tags = run_tags(config, fitted, inputs)
     with clock.measure(config.name, "MLflow logging"):
         experiment_id = tracking.configure(paths)
-        commit = git_commit()
-        tags = {
-            "config_name": config.name,
-            "task": config.task.name,
-            "feature_set": config.feature_set,
-            "model_type": config.model_type,
-            "dataset_name": str(dataset["dataset_name"]),
-            "dataset_sha256": str(dataset["dataset_sha256"]),
-            "training_strategy": fitted.plan.describe(len(features)),
-            # Outside a git checkout there is no commit: no tag, and NULL in ml.runs.
-            **({"git_commit": commit} if commit else {}),
-        }
     with tracking.training_run(experiment_id, config.name, tags) as run_id:
         with clock.measure(config.name, "MLflow logging"):
-            tracking.log_params({
-                **{f"model.{key}": value for key, value in fitted.model_params.items()},
-                **{f"search.{key}": values for key, values in config.search.items()},
-                **{f"chosen.{key}": value for key, value in fitted.chosen_params.items()},
-                "model_type": config.model_type,
-                "feature_set": config.feature_set,
-                "n_features": len(config.features),
-                "target": config.task.target,
-                "cv.n_splits": config.cv.n_splits,
-                "cv.n_repeats": fitted.plan.n_repeats,
-                "cv.seed": config.cv.seed,
-                "cv.n_permutations": config.cv.n_permutations,
-                "cv.importance_repeats": config.cv.importance_repeats,
-                "n_rows": len(features),
-                "decision_threshold": fitted.threshold,
-                "scale.max_train_rows": fitted.plan.max_train_rows,
-                "scale.max_importance_rows": fitted.plan.max_importance_rows,
-                "final_model_rows": len(fitted.final_rows),
-            })  # fmt: skip
-            tracking.log_metrics(fitted.metrics)
-            tracking.log_dict({"features": config.features}, "features.json")
-            if importance is not None:
-                tracking.log_dict(importance.to_dict(orient="records"), "importance.json")
-            if config.search:
-                tracking.log_dict(search_record(config, fitted), "search.json")
-            score = float(
-                fitted.metrics.set_index("metric").loc[config.task.champion_metric, "value"]
-            )
-            version_tags = {
-                **tags,
-                "run_id": run_id,
-                "cv_score": repr(score),
-                "decision_threshold": repr(fitted.threshold)
-                if fitted.threshold is not None
-                else "",
-            }
-            X_example = feature_matrix(features.head(5), config.features)
-            version = tracking.log_model(fitted.final_model, config.task, X_example, version_tags)
+            version, score = log_to_mlflow(run_id, config, fitted, tags, inputs.features)
         with clock.measure(config.name, "write-back"):
-            run_row = pd.DataFrame([{
-                "run_id": run_id,
-                **{key: tags[key] for key in ("config_name", "task", "feature_set", "model_type")},
-                "dataset_name": tags["dataset_name"],
-                "dataset_sha256": tags["dataset_sha256"],
-                "git_commit": commit,
-                "n_rows": len(features),
-                "training_strategy": tags["training_strategy"],
-                "created_at": datetime.now(UTC).replace(tzinfo=None),
-            }])  # fmt: skip
-            y = target_vector(features, config.task)
-            predictions = prediction_frame(
-                run_id, config, features[ID_COLUMN], y, fitted.cv_result.oof_prediction,
-                fitted.threshold,
-            )  # fmt: skip
-            importance_rows = importance.assign(run_id=run_id) if importance is not None else None
-            warehouse.write_run(paths.warehouse, run_row, fitted.metrics.assign(run_id=run_id),
-                                predictions, importance_rows,
-                                tracking.list_model_versions(paths))  # fmt: skip
-        # The champion moves only once its run is in ml.*, and ml.model_versions follows it:
-        # a stop in between leaves scoring on the previous champion, whose run is there too.
+            predictions = write_to_warehouse(
+                paths, run_id, config, fitted, tags, inputs, tracking.list_model_versions(paths)
+            )
         with clock.measure(config.name, "MLflow logging"):
             is_champion = tracking.promote_if_better(
-                config.task, version, score, str(dataset["dataset_sha256"])
+                config.task, version, score, tags["dataset_sha256"]
             )
         if is_champion:
             with clock.measure(config.name, "write-back"):
                 warehouse.write_model_versions(paths.warehouse, tracking.list_model_versions(paths))
         with clock.measure(config.name, "plots"):
             plot_folder = write_run_plots(
-                paths, run_id, config, predictions.assign(released_year=features["released_year"]),
-                importance,
+                paths, run_id, config,
+                predictions.assign(released_year=inputs.features["released_year"]),
+                fitted.cv_result.importance,
             )  # fmt: skip
             tracking.log_artifacts(plot_folder, "plots")
     return TrainResult(run_id, config.name, config.task, fitted.metrics, version, is_champion)
+
+
+def run_tags(config: TrainConfig, fitted: FittedConfig, inputs: TrainingInputs) -> dict[str, str]:
+    """What identifies a run: its config, the data it saw and the code (MLflow tags)."""
+    commit = git_commit()
+    return {
+        "config_name": config.name,
+        "task": config.task.name,
+        "feature_set": config.feature_set,
+        "model_type": config.model_type,
+        "dataset_name": str(inputs.dataset["dataset_name"]),
+        "dataset_sha256": str(inputs.dataset["dataset_sha256"]),
+        "training_strategy": fitted.plan.describe(len(inputs.features)),
+        # Outside a git checkout there is no commit: no tag, and NULL in ml.runs.
+        **({"git_commit": commit} if commit else {}),
+    }
+
+
+def log_to_mlflow(
+    run_id: str, config: TrainConfig, fitted: FittedConfig, tags: dict[str, str],
+    features: pd.DataFrame,
+) -> tuple[str, float]:  # fmt: skip
+    """The MLflow sink: params, metrics, records and the model, registered as a new version
+    (not yet champion). Returns (version, the champion metric's CV score)."""
+    from ml import tracking
+
+    importance = fitted.cv_result.importance
+    tracking.log_params({
+        **{f"model.{key}": value for key, value in fitted.model_params.items()},
+        **{f"search.{key}": values for key, values in config.search.items()},
+        **{f"chosen.{key}": value for key, value in fitted.chosen_params.items()},
+        "model_type": config.model_type,
+        "feature_set": config.feature_set,
+        "n_features": len(config.features),
+        "target": config.task.target,
+        "cv.n_splits": config.cv.n_splits,
+        "cv.n_repeats": fitted.plan.n_repeats,
+        "cv.seed": config.cv.seed,
+        "cv.n_permutations": config.cv.n_permutations,
+        "cv.importance_repeats": config.cv.importance_repeats,
+        "n_rows": len(features),
+        "decision_threshold": fitted.threshold,
+        "scale.max_train_rows": fitted.plan.max_train_rows,
+        "scale.max_importance_rows": fitted.plan.max_importance_rows,
+        "final_model_rows": len(fitted.final_rows),
+    })  # fmt: skip
+    tracking.log_metrics(fitted.metrics)
+    tracking.log_dict({"features": config.features}, "features.json")
+    if importance is not None:
+        tracking.log_dict(importance.to_dict(orient="records"), "importance.json")
+    if config.search:
+        tracking.log_dict(search_record(config, fitted), "search.json")
+    score = float(fitted.metrics.set_index("metric").loc[config.task.champion_metric, "value"])
+    version_tags = {
+        **tags,
+        "run_id": run_id,
+        "cv_score": repr(score),
+        "decision_threshold": repr(fitted.threshold) if fitted.threshold is not None else "",
+    }
+    X_example = feature_matrix(features.head(5), config.features)
+    return tracking.log_model(fitted.final_model, config.task, X_example, version_tags), score
+
+
+def write_to_warehouse(
+    paths: Paths, run_id: str, config: TrainConfig, fitted: FittedConfig, tags: dict[str, str],
+    inputs: TrainingInputs, model_versions: pd.DataFrame,
+) -> pd.DataFrame:  # fmt: skip
+    """The warehouse sink: the run's rows in ml.runs, ml.run_metrics, ml.predictions and
+    ml.feature_importance, and the registry in ml.model_versions, in one transaction.
+    Returns the run's predictions."""
+    features, importance = inputs.features, fitted.cv_result.importance
+    run_row = pd.DataFrame([{
+        "run_id": run_id,
+        **{key: tags[key] for key in ("config_name", "task", "feature_set", "model_type",
+                                      "dataset_name", "dataset_sha256", "training_strategy")},
+        "git_commit": tags.get("git_commit"),
+        "n_rows": len(features),
+        "created_at": datetime.now(UTC).replace(tzinfo=None),
+    }])  # fmt: skip
+    predictions = prediction_frame(
+        run_id, config, features[ID_COLUMN], target_vector(features, config.task),
+        fitted.cv_result.oof_prediction, fitted.threshold,
+    )  # fmt: skip
+    importance_rows = importance.assign(run_id=run_id) if importance is not None else None
+    warehouse.write_run(paths.warehouse, run_row, fitted.metrics.assign(run_id=run_id),
+                        predictions, importance_rows, model_versions)  # fmt: skip
+    return predictions
