@@ -1,3 +1,4 @@
+import jinja2
 import numpy as np
 import pandas as pd
 import pytest
@@ -5,13 +6,17 @@ import pytest
 from ml.dbt import declared_columns
 from ml.features import (
     ALL_FEATURES,
+    AUDIO,
     FEATURE_GROUPS,
     FEATURE_SETS,
     NOT_FEATURES,
+    PLATFORM,
     feature_matrix,
     resolve_feature_set,
     target_vector,
 )
+from ml.raw_file import RAW_COLUMNS
+from ml.settings import DBT_PROJECT_DIR
 from ml.tasks import CLASSIFICATION, REGRESSION, TASKS
 
 
@@ -73,3 +78,34 @@ def test_target_vector_refuses_missing_targets():
     frame = tiny_frame().assign(log_streams=[19.0, None, 20.1])
     with pytest.raises(ValueError, match="log_streams has 1 missing"):
         target_vector(frame, REGRESSION)
+
+
+class MacroReturn(Exception):
+    """dbt's `return()` inside a macro, for rendering the project's macros with plain Jinja."""
+
+
+def sql_list(macro: str):
+    """What a macro of dbt_project/macros/spotify_columns.sql returns."""
+
+    def give_back(value):
+        raise MacroReturn(value)
+
+    source = (DBT_PROJECT_DIR / "macros" / "spotify_columns.sql").read_text(encoding="utf-8")
+    environment = jinja2.Environment()
+    environment.globals["return"] = give_back
+    with pytest.raises(MacroReturn) as returned:
+        getattr(environment.from_string(source).module, macro)()
+    return returned.value.args[0]
+
+
+def test_the_sql_column_lists_agree_with_the_contract_and_the_source():
+    """The cleaning SQL's own lists: numeric raw columns and their clean names, percentages,
+    counts. Each must match the raw columns and the contract's feature groups."""
+    numeric = sql_list("spotify_numeric_columns")
+    assert set(numeric) <= set(RAW_COLUMNS)
+    marts = [
+        declared_columns("marts/_marts__models.yml", name) for name in ("tracks", "track_features")
+    ]
+    assert set(numeric.values()) <= {column["name"] for columns in marts for column in columns}
+    assert sql_list("spotify_count_columns") == PLATFORM
+    assert sql_list("spotify_percentage_columns") == [name for name in AUDIO if name != "bpm"]
