@@ -22,7 +22,7 @@
             count(*) as tracks
         from track_features
         where {{ value_sql }} is not null
-        group by 1
+        group by ranked_value
     )
     window running as (order by ranked_value rows between unbounded preceding and current row)
 
