@@ -39,6 +39,9 @@ logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 EXPERIMENT_NAME = "spotify-popularity"
 CHAMPION_ALIAS = "champion"
+# How a registered model is served; a champion of another format is replaced, not compared.
+# "2": a classifier carries its decision threshold (FixedThresholdClassifier).
+MODEL_FORMAT = "2"
 
 
 @functools.cache
@@ -138,7 +141,7 @@ def log_model(model, task: Task, input_example: pd.DataFrame, tags: dict[str, st
         )
     version = str(info.registered_model_version)
     client = MlflowClient()
-    for key, value in tags.items():
+    for key, value in {**tags, "model_format": MODEL_FORMAT}.items():
         client.set_model_version_tag(task.registered_model, version, key, value)
     return version
 
@@ -153,13 +156,17 @@ def _champion(client: MlflowClient, model_name: str):
 def promote_if_better(task: Task, version: str, score: float, dataset_sha256: str) -> bool:
     """Move `champion` to `version` if it beats the champion's CV score on the same dataset.
 
-    A champion trained on different data is not comparable: the new version replaces it.
+    A champion trained on different data, or saved in an older format, is not comparable: the
+    new version replaces it.
     """
     client = MlflowClient()
     model_name = task.registered_model
     champion = _champion(client, model_name)
-    same_data = champion is not None and champion.tags.get("dataset_sha256") == dataset_sha256
-    if same_data and score <= float(champion.tags.get("cv_score", "-inf")):
+    comparable = champion is not None and (
+        champion.tags.get("dataset_sha256") == dataset_sha256
+        and champion.tags.get("model_format") == MODEL_FORMAT
+    )
+    if comparable and score <= float(champion.tags.get("cv_score", "-inf")):
         return False
     client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
     promoted_at = datetime.now(UTC).replace(tzinfo=None).isoformat()
