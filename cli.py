@@ -353,6 +353,42 @@ def sql(query: str, max_rows: int, warehouse: Path | None) -> None:
 
 
 @cli.command()
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Markdown file to write [default: print only].")  # fmt: skip
+@warehouse_option
+def results(out_file: Path | None, warehouse: Path | None) -> None:
+    """Every config's newest run on the warehouse's data, as Markdown tables: mean ± std over
+    the outer folds of each metric, the reference model's score, the audio p-value, champions."""
+    from ml import warehouse as store
+    from ml.report import latest_runs
+    from ml.settings import resolve_paths
+    from ml.summaries import champion_run_ids, results_markdown
+
+    path = resolve_paths(warehouse).warehouse
+    dataset = store.read_table(path, "audit.build_dataset").iloc[0]
+    runs = latest_runs(store.read_table(path, "ml.runs"), dataset["dataset_sha256"])
+    if runs.empty:
+        raise UserError(f"no runs on {dataset['dataset_name']} yet (`python cli.py run --all`)")
+    runs = runs.sort_values(["feature_set", "config_name"])
+    commits = ", ".join(sorted({str(commit)[:7] for commit in runs["git_commit"].dropna()}))
+    heading = [
+        "# Results: every config's newest run",
+        "",
+        f"Data: {dataset['dataset_name']} (sha256 {dataset['dataset_sha256'][:12]}…), "
+        f"{runs['n_rows'].iloc[0]} clean tracks. {len(runs)} configs, trained "
+        f"{runs['created_at'].min():%Y-%m-%d} to {runs['created_at'].max():%Y-%m-%d} at commit "
+        f"{commits or 'unknown'}. Mean ± std over the outer folds; `baseline_*` is the reference "
+        "model on the same folds. Written by `python cli.py results --out …`.",
+    ]
+    champions = champion_run_ids(store.read_table(path, "ml.model_versions"))
+    text = results_markdown(runs, store.read_table(path, "ml.run_metrics"), champions, heading)
+    click.echo(text)
+    if out_file is not None:
+        out_file.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out_file}", err=True)
+
+
+@cli.command()
 @warehouse_option
 def models(warehouse: Path | None) -> None:
     """List registered model versions, their CV scores and which one is champion."""

@@ -1,11 +1,11 @@
-"""Tables that both the HTML report and the app show, from warehouse frames: the reasons rows
-were rejected, and the experiments of a task with their champion."""
+"""Tables of the warehouse that the HTML report, the app and `cli.py results` show: the
+reasons rows were rejected, and the experiments of a task with their champion."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from ml.tasks import Task
+from ml.tasks import TASKS, Task
 
 REJECT_REASONS_SQL = """
 select reject_reason, count(*) as rows
@@ -54,3 +54,21 @@ def _mean_std(run_metrics: pd.DataFrame, name: str) -> str:
         return ""
     value, std = run_metrics.loc[name, "value"], run_metrics.loc[name, "std"]
     return f"{value:.3f}" if pd.isna(std) else f"{value:.3f} ± {std:.3f}"
+
+
+def results_markdown(
+    runs: pd.DataFrame, metrics: pd.DataFrame, champions: frozenset[str], heading: list[str]
+) -> str:
+    """`heading`, then per task a Markdown table of `runs` (experiment_table's columns, but
+    the dataset's, which the heading names)."""
+    lines = list(heading)
+    for task in TASKS.values():
+        table = experiment_table(runs, metrics, task, champions)
+        if table.empty:
+            continue
+        table = table.drop(columns=["dataset", "rows", "created at"])
+        lines += ["", f"## {task.name.capitalize()} (champion chosen by {task.champion_metric})",
+                  "", "| " + " | ".join(table.columns) + " |",
+                  "|" + "---|" * len(table.columns)]  # fmt: skip
+        lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"

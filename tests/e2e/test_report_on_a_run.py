@@ -60,3 +60,17 @@ def test_report_uses_the_saved_plots_and_draws_them_when_they_are_gone(sample_ru
     drawn = run_images(Paths(copy, sample_run.mlflow_dir), run)
     assert list(drawn) == list(with_saved)
     assert all(png.startswith(b"\x89PNG") for png in drawn.values())
+
+
+def test_results_prints_every_config_of_the_run_with_the_champions(sample_run, tmp_path):
+    out = tmp_path / "results.md"
+    result = run_cli("results", "--out", str(out), "--warehouse", str(sample_run.warehouse),
+                     env=sample_run.env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    text = out.read_text(encoding="utf-8")
+    assert text == result.stdout.rstrip("\n") + "\n"
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    for config in sample_run.config_names:
+        assert sum(f"| {config} |" in row for row in rows) == 1, config
+    assert sum(row.startswith("| ★ champion |") for row in rows) == 2
+    assert "spotify-2023-sample.csv" in text.splitlines()[2]

@@ -5,7 +5,7 @@ from datetime import datetime
 import pandas as pd
 
 from ml.report import latest_runs
-from ml.summaries import experiment_table
+from ml.summaries import experiment_table, results_markdown
 from ml.tasks import REGRESSION
 
 
@@ -45,3 +45,16 @@ def test_experiment_table_shows_mean_std_baseline_and_the_champion():
 def test_only_the_newest_run_of_each_config_on_the_current_data_is_plotted():
     chosen = latest_runs(runs(), "new")
     assert sorted(chosen["run_id"]) == ["b", "c"]
+
+
+def test_results_markdown_has_a_table_per_task_with_its_champion():
+    text = results_markdown(runs(), metrics(), frozenset({"c"}), ["# Results", "", "heading"])
+    lines = text.splitlines()
+    assert lines[:3] == ["# Results", "", "heading"]
+    assert "## Regression (champion chosen by r2)" in lines
+    assert "## Classification (champion chosen by pr_auc)" in lines
+    header = lines[lines.index("## Regression (champion chosen by r2)") + 2]
+    assert header.startswith("| champion | config | feature set | model | r2 | rmse | mae |")
+    regression = [line for line in lines if line.startswith("|  | full_regression |")]
+    assert [line.split(" | ")[4] for line in regression] == ["0.836 ± 0.037", "0.840"]
+    assert any(line.startswith("| ★ champion | full_classification |") for line in lines)
