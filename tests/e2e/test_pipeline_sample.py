@@ -167,24 +167,34 @@ def test_same_config_and_data_give_identical_metrics_and_keep_the_champion(sampl
     assert [row[1:] for row in first] == [row[1:] for row in second]
 
 
-def test_a_champion_saved_in_an_older_format_is_replaced_even_by_a_tie(sample_run, tmp_path):
+def test_a_champion_saved_in_an_older_format_is_replaced_even_by_a_weaker_model(
+    sample_run, tmp_path
+):
     """Classifiers saved before thresholds travelled inside the model cannot be served: the
-    next training of the same config replaces such a champion instead of comparing scores."""
+    next training of the task replaces such a champion instead of comparing scores."""
     warehouse = tmp_path / "spotify.duckdb"
     shutil.copy(sample_run.warehouse, warehouse)
     shutil.copytree(sample_run.mlflow_dir, tmp_path / "mlflow")
     env = {**sample_run.env, "SPOTIFY_MLFLOW_DIR": str(tmp_path / "mlflow")}
     with sqlite3.connect(tmp_path / "mlflow" / "mlflow.db") as store:
         store.execute("delete from model_version_tags where key = 'model_format'")
-    result = run_cli("train", "--config", "full_classification", "--cv-repeats", "1",
-                     "--warehouse", str(warehouse), env=env)  # fmt: skip
+    result = run_cli("train", "--config", "classification_audio_logistic_regression",
+                     "--cv-repeats", "1", "--permutations", "3", "--warehouse", str(warehouse),
+                     env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines()[-1].endswith("(v2, champion)")  # the same score
-    champions = check.query_path(warehouse, """
-        select config_name, version from ml.model_versions
-        where is_champion and task = 'classification'
+    assert result.stderr.splitlines()[-1].endswith("(v2, champion)")
+    versions = check.query_path(warehouse, """
+        select config_name, cv_score, is_champion from ml.model_versions
+        where task = 'classification' order by version
     """)  # fmt: skip
-    assert champions == [("full_classification", 2)]
+    (old, _, was_champion), (new, new_score, is_champion) = versions
+    assert (old, was_champion, new, is_champion) == (
+        "full_classification",
+        False,
+        "classification_audio_logistic_regression",
+        True,
+    )
+    assert new_score < versions[0][1]  # a weaker score, yet it replaced the old format
 
 
 def test_a_tampered_model_artifact_is_refused(sample_run, tmp_path):
