@@ -58,8 +58,6 @@ class ReportData:
 
 
 def load_report_data(paths: Paths) -> ReportData:
-    from ml import tracking  # imports MLflow (~3 s), so only when a report is written
-
     path = paths.warehouse
     dataset = warehouse.read_table(path, "audit.build_dataset").iloc[0]
     reject_reasons = warehouse.read_sql(path, REJECT_REASONS_SQL)
@@ -72,7 +70,7 @@ def load_report_data(paths: Paths) -> ReportData:
         runs, metrics = pd.DataFrame(columns=warehouse.RUN_COLUMNS), pd.DataFrame()
     return ReportData(
         dataset, reject_reasons, row_warnings, correlations, runs, metrics,
-        champion_run_ids(tracking.list_model_versions(paths)),
+        champion_run_ids(warehouse.read_model_versions(path)),
     )  # fmt: skip
 
 

@@ -16,7 +16,7 @@ order by rows desc, reject_reason
 
 
 def champion_run_ids(versions: pd.DataFrame) -> frozenset[str]:
-    """Run ids of the current champions among `versions` (tracking.list_model_versions)."""
+    """Run ids of the current champions among `versions` (ml.model_versions rows)."""
     if versions.empty:
         return frozenset()
     return frozenset(versions.loc[versions["is_champion"], "run_id"])

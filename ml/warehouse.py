@@ -224,6 +224,16 @@ def _has_table(connection, table: str) -> bool:
     return found[0] > 0
 
 
+def read_model_versions(path: Path) -> pd.DataFrame:
+    """ml.model_versions, the registry as the last training left it (empty before any)."""
+    with connect(path, read_only=True) as connection:
+        if not _has_table(connection, "ml.model_versions"):
+            return pd.DataFrame(columns=MODEL_VERSION_COLUMNS)
+        return connection.execute(
+            "select * from ml.model_versions order by model_name, version"
+        ).df()
+
+
 def read_track_features(path: Path) -> pd.DataFrame:
     """The training rows in track_id order: the CV folds then depend on which songs the data
     holds, not on the order a build happened to write them in."""

@@ -36,7 +36,6 @@ def has_runs() -> bool:
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def model_versions() -> pd.DataFrame:
-    """Registered versions with their champion flag; empty before the first training."""
-    from ml import tracking
-
-    return tracking.list_model_versions(paths())
+    """Registered versions with their champion flag (ml.model_versions); empty before the
+    first training."""
+    return warehouse.read_model_versions(paths().warehouse)

@@ -12,8 +12,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ml import warehouse
 from ml.raw_file import RAW_COLUMNS
-from ml.settings import DBT_PROJECT_DIR, SAMPLE_CSV
+from ml.settings import DBT_PROJECT_DIR, SAMPLE_CSV, Paths
+from ml.warehouse import MODEL_VERSION_COLUMNS
 from support import checks as check
 from support.runs import run_cli
 
@@ -98,6 +100,25 @@ def test_models_lists_one_champion_per_task(sample_run):
     lines = result.stdout.splitlines()[1:]
     assert len(lines) == len(sample_run.config_names)
     assert sum(line.split()[-2] == "True" for line in lines) == 2
+
+
+def test_the_warehouse_registry_equals_mlflows(sample_run):
+    """ml.model_versions, which the report and the app read, mirrors the MLflow registry."""
+    from ml import tracking  # imports MLflow
+
+    def normalised(versions: pd.DataFrame) -> pd.DataFrame:
+        frame = versions[MODEL_VERSION_COLUMNS].sort_values(["model_name", "version"])
+        frame = frame.astype({"version": "int64", "cv_score": "float64",
+                              "decision_threshold": "float64", "is_champion": "bool"})  # fmt: skip
+        for column in ("registered_at", "promoted_at"):
+            frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
+        return frame.reset_index(drop=True)
+
+    registry = tracking.list_model_versions(Paths(sample_run.warehouse, sample_run.mlflow_dir))
+    mirrored = warehouse.read_model_versions(sample_run.warehouse)
+    assert len(registry) == len(sample_run.config_names)  # one version per trained config
+    pd.testing.assert_frame_equal(normalised(mirrored), normalised(registry))
+    assert normalised(mirrored)["is_champion"].sum() == 2
 
 
 def test_sql_prints_a_table(sample_run):
