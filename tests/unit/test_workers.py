@@ -73,9 +73,11 @@ def test_cpu_time_is_credited_to_the_job_and_its_stages():
 
 
 def start_time() -> float:
-    """A job: when it started (the monotonic clock is the machine's), then a little work."""
+    """A job: when it started (the monotonic clock is the machine's), then some work: long
+    enough that the jobs handed out first are still running when the next ones are submitted,
+    even on a loaded machine (with 0.05 s a later job once started 46 ms before a sooner one)."""
     started = time.monotonic()
-    busy(0.05)
+    busy(0.3)
     return started
 
 
