@@ -281,6 +281,20 @@ def run(
     _warn(warning)
 
 
+out_file_option = click.option(
+    "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Markdown file to write [default: print only].",
+)  # fmt: skip
+
+
+def _emit(text: str, out_file: Path | None) -> None:
+    """Print a Markdown document, and write it to `out_file` when one is given."""
+    click.echo(text)
+    if out_file is not None:
+        out_file.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out_file}", err=True)
+
+
 def _measurement_heading(title: str, dataset, machine: str) -> list[str]:
     """A measurement file's first lines: what, on which machine, when, at which commit, data."""
     from datetime import date
@@ -353,39 +367,15 @@ def sql(query: str, max_rows: int, warehouse: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Markdown file to write [default: print only].")  # fmt: skip
+@out_file_option
 @warehouse_option
 def results(out_file: Path | None, warehouse: Path | None) -> None:
     """Every config's newest run on the warehouse's data, as Markdown tables: mean ± std over
     the outer folds of each metric, the reference model's score, the audio p-value, champions."""
-    from ml import warehouse as store
-    from ml.report import latest_runs
     from ml.settings import resolve_paths
-    from ml.summaries import champion_run_ids, results_markdown
+    from ml.summaries import results_document
 
-    path = resolve_paths(warehouse).warehouse
-    dataset = store.read_table(path, "audit.build_dataset").iloc[0]
-    runs = latest_runs(store.read_table(path, "ml.runs"), dataset["dataset_sha256"])
-    if runs.empty:
-        raise UserError(f"no runs on {dataset['dataset_name']} yet (`python cli.py run --all`)")
-    runs = runs.sort_values(["feature_set", "config_name"])
-    commits = ", ".join(sorted({str(commit)[:7] for commit in runs["git_commit"].dropna()}))
-    heading = [
-        "# Results: every config's newest run",
-        "",
-        f"Data: {dataset['dataset_name']} (sha256 {dataset['dataset_sha256'][:12]}…), "
-        f"{runs['n_rows'].iloc[0]} clean tracks. {len(runs)} configs, trained "
-        f"{runs['created_at'].min():%Y-%m-%d} to {runs['created_at'].max():%Y-%m-%d} at commit "
-        f"{commits or 'unknown'}. Mean ± std over the outer folds; `baseline_*` is the reference "
-        "model on the same folds. Written by `python cli.py results --out …`.",
-    ]
-    champions = champion_run_ids(store.read_table(path, "ml.model_versions"))
-    text = results_markdown(runs, store.read_table(path, "ml.run_metrics"), champions, heading)
-    click.echo(text)
-    if out_file is not None:
-        out_file.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {out_file}", err=True)
+    _emit(results_document(resolve_paths(warehouse).warehouse), out_file)
 
 
 @cli.command()
@@ -553,8 +543,7 @@ def bench(
 @raw_option
 @click.option("--repeats", default=5, show_default=True, type=click.IntRange(min=1),
               help="Times each measurement runs (in alternation with its floor).")  # fmt: skip
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Markdown file to write [default: print only].")  # fmt: skip
+@out_file_option
 @warehouse_option
 def latency(raw: Path | None, repeats: int, out_file: Path | None, warehouse: Path | None) -> None:
     """Time a build and predictions (10 songs, the whole file, one song in a running process)
@@ -571,11 +560,7 @@ def latency(raw: Path | None, repeats: int, out_file: Path | None, warehouse: Pa
     seconds = measure(paths, dataset.path, repeats, Progress().step)
     heading = _measurement_heading("How long a build and a prediction take", dataset,
                                    machine_description())  # fmt: skip
-    text = markdown(seconds, heading)
-    click.echo(text)
-    if out_file is not None:
-        out_file.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {out_file}", err=True)
+    _emit(markdown(seconds, heading), out_file)
 
 
 if __name__ == "__main__":

@@ -51,9 +51,9 @@ def load_scorer(paths: Paths) -> Scorer:
     from ml.model_files import load_model
 
     scoring_sql = warehouse.read_scoring_sql(paths.warehouse)
-    if not warehouse.has_table(paths.warehouse, "ml.model_versions"):
+    versions = warehouse.read_model_versions(paths.warehouse)
+    if versions.empty:
         raise UserError("no champion models yet (run `python cli.py train` first)")
-    versions = warehouse.read_table(paths.warehouse, "ml.model_versions")
     champions = {}
     for task in TASKS:
         rows = versions[versions["is_champion"] & (versions["task"] == task)]

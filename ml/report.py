@@ -17,7 +17,7 @@ import pandas as pd
 
 from ml import warehouse
 from ml.settings import Paths
-from ml.summaries import REJECT_REASONS_SQL, champion_run_ids, experiment_table
+from ml.summaries import REJECT_REASONS_SQL, champion_run_ids, experiment_table, latest_runs
 from ml.tasks import TASKS
 
 REPORT_FILE = "report.html"
@@ -72,12 +72,6 @@ def load_report_data(paths: Paths) -> ReportData:
         dataset, reject_reasons, row_warnings, correlations, runs, metrics,
         champion_run_ids(warehouse.read_model_versions(path)),
     )  # fmt: skip
-
-
-def latest_runs(runs: pd.DataFrame, dataset_sha256: str) -> pd.DataFrame:
-    """The newest run of each config on the warehouse's current dataset (the ones plotted)."""
-    current = runs[runs["dataset_sha256"] == dataset_sha256]
-    return current.sort_values("created_at").groupby("config_name").tail(1)
 
 
 def run_images(paths: Paths, run: pd.Series) -> dict[str, bytes]:

@@ -3,8 +3,12 @@ reasons rows were rejected, and the experiments of a task with their champion.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
+from ml import warehouse
+from ml.errors import UserError
 from ml.tasks import TASKS, Task
 
 REJECT_REASONS_SQL = """
@@ -56,6 +60,12 @@ def _mean_std(run_metrics: pd.DataFrame, name: str) -> str:
     return f"{value:.3f}" if pd.isna(std) else f"{value:.3f} ± {std:.3f}"
 
 
+def latest_runs(runs: pd.DataFrame, dataset_sha256: str) -> pd.DataFrame:
+    """The newest run of each config on the warehouse's current dataset (the ones plotted)."""
+    current = runs[runs["dataset_sha256"] == dataset_sha256]
+    return current.sort_values("created_at").groupby("config_name").tail(1)
+
+
 def results_markdown(
     runs: pd.DataFrame, metrics: pd.DataFrame, champions: frozenset[str], heading: list[str]
 ) -> str:
@@ -72,3 +82,26 @@ def results_markdown(
                   "|" + "---|" * len(table.columns)]  # fmt: skip
         lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines) + "\n"
+
+
+def results_document(path: Path) -> str:
+    """`cli.py results`: every config's newest run on the warehouse's data, by feature set,
+    under a heading that names the data, the dates and the commits of the runs."""
+    dataset = warehouse.read_table(path, "audit.build_dataset").iloc[0]
+    runs = latest_runs(warehouse.read_table(path, "ml.runs"), dataset["dataset_sha256"])
+    if runs.empty:
+        raise UserError(f"no runs on {dataset['dataset_name']} yet (`python cli.py run --all`)")
+    runs = runs.sort_values(["feature_set", "config_name"])
+    commits = ", ".join(sorted({str(commit)[:7] for commit in runs["git_commit"].dropna()}))
+    heading = [
+        "# Results: every config's newest run",
+        "",
+        f"Data: {dataset['dataset_name']} (sha256 {dataset['dataset_sha256'][:12]}…), "
+        f"{runs['n_rows'].iloc[0]} clean tracks. {len(runs)} configs, trained "
+        f"{runs['created_at'].min():%Y-%m-%d} to {runs['created_at'].max():%Y-%m-%d} at commit "
+        f"{commits or 'unknown'}. Mean ± std over the outer folds; `baseline_*` is the reference "
+        "model on the same folds. Written by `python cli.py results --out …`.",
+    ]
+    metrics = warehouse.read_table(path, "ml.run_metrics")
+    champions = champion_run_ids(warehouse.read_model_versions(path))
+    return results_markdown(runs, metrics, champions, heading)

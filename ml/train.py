@@ -202,12 +202,10 @@ def fit_and_evaluate(
         metrics = summarize(result)
         if significance is not None:
             metrics = pd.concat([metrics, significance.result()])
-    threshold = None
+    final_model = final_fit.result()
+    threshold, served = None, chosen_pipeline(final_model)
     if config.task.is_classification:
         threshold = best_f1_threshold(y, result.oof_prediction)
-    final_model = final_fit.result()
-    served = chosen_pipeline(final_model)
-    if threshold is not None:
         # The threshold travels inside the model: its predict() gives the top-decile label.
         served = FixedThresholdClassifier(
             FrozenEstimator(served), threshold=threshold, response_method="predict_proba"

@@ -258,35 +258,37 @@ def write_run(
         importance = pd.DataFrame(columns=IMPORTANCE_COLUMNS)
     if predictions.duplicated(["run_id", "track_id"]).any():
         raise ValueError("predictions hold a (run_id, track_id) pair more than once")
-    with connect(path, read_only=False) as connection:
-        create_ml_schema(connection)
-        connection.execute("begin transaction")
-        try:
-            for table, frame, columns in (
-                ("ml.runs", run, RUN_COLUMNS),
-                ("ml.run_metrics", metrics, METRIC_COLUMNS),
-                ("ml.predictions", predictions, PREDICTION_COLUMNS),
-                ("ml.feature_importance", importance, IMPORTANCE_COLUMNS),
-            ):
-                _insert_frame(connection, table, frame[columns])
-            if model_versions is not None:
-                _replace_model_versions(connection, model_versions)
-            connection.execute("commit")
-        except Exception:
-            connection.execute("rollback")
-            raise
+    with _writing(path) as connection:
+        for table, frame, columns in (
+            ("ml.runs", run, RUN_COLUMNS),
+            ("ml.run_metrics", metrics, METRIC_COLUMNS),
+            ("ml.predictions", predictions, PREDICTION_COLUMNS),
+            ("ml.feature_importance", importance, IMPORTANCE_COLUMNS),
+        ):
+            _insert_frame(connection, table, frame[columns])
+        if model_versions is not None:
+            _replace_model_versions(connection, model_versions)
 
 
 def write_model_versions(path: Path, model_versions: pd.DataFrame) -> None:
     """Replace ml.model_versions with the registry as it now is (one transaction)."""
+    with _writing(path) as connection:
+        _replace_model_versions(connection, model_versions)
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator:
+    """A read-write connection inside one transaction, the `ml` tables ready: everything
+    written through it lands together, or (on an error) nothing does."""
     with connect(path, read_only=False) as connection:
+        create_ml_schema(connection)
         connection.execute("begin transaction")
         try:
-            _replace_model_versions(connection, model_versions)
-            connection.execute("commit")
-        except Exception:
+            yield connection
+        except BaseException:
             connection.execute("rollback")
             raise
+        connection.execute("commit")
 
 
 def _replace_model_versions(connection, model_versions: pd.DataFrame) -> None:
@@ -300,7 +302,7 @@ SCORING_SQL_TABLE = "ml.scoring_sql"
 def write_scoring_sql(path: Path, models: list[dict]) -> None:
     """Keep the SQL a build ran for the scoring models (ml.scoring_sql), replacing the last
     build's: one row per model, in the order they build. Called on a build's private copy."""
-    with connect(path, read_only=False) as connection:
+    with _writing(path) as connection:
         connection.execute(f"delete from {SCORING_SQL_TABLE}")
         _insert_frame(connection, SCORING_SQL_TABLE, pd.DataFrame(models))
 
@@ -359,20 +361,17 @@ def append_rows(path: Path, table: str, frame: pd.DataFrame, method: str = "arro
     """Append a DataFrame to an `ml` table in one transaction. `arrow` scans the frame (the
     pipeline's way); `executemany` sends row by row, kept only for the benchmark's comparison."""
     columns = ", ".join(frame.columns)
-    with connect(path, read_only=False) as connection:
-        create_ml_schema(connection)
-        connection.execute("begin transaction")
+    if method not in ("arrow", "executemany"):
+        raise ValueError(f"unknown write method: {method}")
+    with _writing(path) as connection:
         if method == "arrow":
             _insert_frame(connection, table, frame)
-        elif method == "executemany":
+        else:
             markers = ", ".join("?" for _ in frame.columns)
             rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False)
             connection.executemany(
                 f"insert into {table} ({columns}) values ({markers})", [list(row) for row in rows]
             )
-        else:
-            raise ValueError(f"unknown write method: {method}")
-        connection.execute("commit")
 
 
 def run_query(path: Path, sql: str) -> pd.DataFrame:

@@ -4,8 +4,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from ml.report import latest_runs
-from ml.summaries import experiment_table, results_markdown
+from ml.summaries import experiment_table, latest_runs, results_markdown
 from ml.tasks import REGRESSION
 
 
