@@ -79,7 +79,7 @@ def _build_copy(
 ) -> DbtResult:  # fmt: skip
     """A fresh folder holding a copy of the warehouse (if any), built by dbt."""
     shutil.rmtree(building.parent, ignore_errors=True)
-    building.parent.mkdir()
+    building.parent.mkdir(parents=True)
     if warehouse_path.exists():
         shutil.copy2(warehouse_path, building)
     warehouse.prepare_ml_tables(building)

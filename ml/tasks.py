@@ -45,8 +45,10 @@ class Task:
     metrics: tuple[str, ...]
     scorer_name: str
     score_label: str
-    # The MLflow registered model its versions go to.
+    # The MLflow registered model its versions go to, and the warehouse macro (schema ml)
+    # that scores a marts.track_features row with its champion (`<macro>_v<N>`: version N).
     registered_model: str
+    scoring_macro: str
     # Figures of a run's predictions (file stems of ml/plots.py's RUN_FIGURES).
     figures: tuple[str, ...]
     # Classifiers keep class balance in every fold and choose a decision threshold.
@@ -135,6 +137,7 @@ REGRESSION = Task(
     scorer_name="r2",
     score_label="R²",
     registered_model="spotify-log-streams-regressor",
+    scoring_macro="predict_log_streams",
     figures=("predicted_vs_actual", "residuals_by_year"),
     is_classification=False,
 )
@@ -152,6 +155,7 @@ CLASSIFICATION = Task(
     scorer_name="average_precision",
     score_label="average precision",
     registered_model="spotify-top-decile-classifier",
+    scoring_macro="predict_top_decile_probability",
     figures=("roc", "precision_recall", "calibration"),
     is_classification=True,
 )

@@ -292,8 +292,20 @@ def _writing(path: Path) -> Iterator:
 
 
 def _replace_model_versions(connection, model_versions: pd.DataFrame) -> None:
+    """The registry's rows, and its scoring macros (ml/sql_model.py) to match."""
+    from ml.sql_model import macro_statements  # scikit-learn: only where training writes
+
     connection.execute("delete from ml.model_versions")
     _insert_frame(connection, "ml.model_versions", model_versions[MODEL_VERSION_COLUMNS])
+    existing = connection.execute(MACROS_SQL).df()["function_name"]
+    for statement in macro_statements(model_versions, set(existing)):
+        connection.execute(statement)
+
+
+MACROS_SQL = """
+select function_name from duckdb_functions()
+where database_name = current_database() and schema_name = 'ml' and function_type = 'macro'
+"""
 
 
 SCORING_SQL_TABLE = "ml.scoring_sql"

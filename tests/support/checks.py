@@ -6,10 +6,13 @@ import sqlite3
 from pathlib import Path
 
 import duckdb
+import numpy as np
 from scipy import stats
 
 from ml.config import load_config
 from ml.dataset import file_sha256
+from ml.features import feature_matrix
+from ml.sql_model import compile_model
 from support.runs import PipelineRun
 
 
@@ -119,3 +122,20 @@ def assert_importance_and_significance(run: PipelineRun) -> None:
     audio_runs = {name for name in run.config_names if load_config(name).feature_set == "audio"}
     assert set(p_values) == audio_runs
     assert all(0 < value <= 1 for value in p_values.values())
+
+
+def sql_scores(connection, model, table: str, order_by: str) -> np.ndarray:
+    """`model` compiled to a DuckDB macro (ml/sql_model.py), applied to every row of `table`."""
+    connection.execute(
+        f"create or replace temp macro compiled(t) as {compile_model(model, 'test')}"
+    )
+    rows = connection.execute(f"select compiled(r) from {table} r order by {order_by}").fetchall()
+    return np.array([value for (value,) in rows], dtype="float64")
+
+
+def assert_sql_scores_match(connection, model, task, frame, table: str, order_by: str) -> None:
+    """The compiled model's output equals scikit-learn's on every row, to 1e-9 (absolute)."""
+    features = feature_matrix(frame, list(model[0].feature_names_in_))
+    expected = task.predict(model, features)
+    np.testing.assert_allclose(sql_scores(connection, model, table, order_by), expected,
+                               rtol=0, atol=1e-9)  # fmt: skip

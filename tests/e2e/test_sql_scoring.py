@@ -1,0 +1,108 @@
+"""The champion models compiled to DuckDB macros (ml/sql_model.py) score as scikit-learn does."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from ml import warehouse
+from ml.config import all_configs
+from ml.features import feature_matrix, resolve_feature_set
+from ml.model_files import load_model
+from ml.pipeline import make_pipeline_for
+from ml.tasks import TASKS
+from support.checks import assert_sql_scores_match
+
+MODEL_TYPES = [(task, model_type) for task in TASKS.values() for model_type in task.model_types]
+
+
+def shipped_params(task, model_type) -> dict:
+    """The parameters of the first shipped config of this task and model type (defaults if
+    none ships)."""
+    configs = [c for c in all_configs() if c.task == task and c.model_type == model_type]
+    return dict(configs[0].model_params) if configs else {}
+
+
+def assert_every_model_type_scores_in_sql(warehouse_path: Path) -> None:
+    frame = warehouse.read_track_features(warehouse_path)
+    features = resolve_feature_set("full")
+    with duckdb.connect() as connection:
+        connection.execute(f"attach '{warehouse_path}' as built (read_only)")
+        for task, model_type in MODEL_TYPES:
+            model = make_pipeline_for(task, model_type, shipped_params(task, model_type),
+                                      features, seed=42)  # fmt: skip
+            model.fit(feature_matrix(frame, features),
+                      frame[task.target].to_numpy(dtype=task.target_dtype))  # fmt: skip
+            assert_sql_scores_match(connection, model, task, frame,
+                                    "built.marts.track_features", "track_id")  # fmt: skip
+
+
+# The features the real file leaves blank (checked on it below), blank in the sample too.
+NULLABLE_FEATURES = {"musical_key", "in_shazam_charts"}
+
+
+def features_with_nulls(warehouse_path: Path) -> set[str]:
+    features = resolve_feature_set("full")
+    counts = warehouse.read_sql(
+        warehouse_path,
+        "select "
+        + ", ".join(f'count(*) - count("{name}")' for name in features)
+        + " from marts.track_features",
+    )
+    return {name for name, nulls in zip(features, counts.iloc[0], strict=True) if nulls}
+
+
+def test_every_model_type_scores_in_sql_on_the_real_file(real_run):
+    assert features_with_nulls(real_run.warehouse) == NULLABLE_FEATURES
+    assert_every_model_type_scores_in_sql(real_run.warehouse)
+
+
+def test_every_model_type_scores_in_sql_with_missing_values(sample_run):
+    """The bundled sample is generated (make-sample) with blanks in every nullable feature."""
+    assert features_with_nulls(sample_run.warehouse) == NULLABLE_FEATURES
+    assert_every_model_type_scores_in_sql(sample_run.warehouse)
+
+
+SCORE_WITH_DUCKDB_ONLY = """
+import json, sys
+import duckdb
+connection = duckdb.connect(sys.argv[1], read_only=True)
+rows = connection.execute(
+    "select track_id, ml.predict_log_streams(t), ml.predict_top_decile_probability(t) "
+    "from marts.track_features t order by track_id"
+).fetchall()
+versioned = connection.execute(sys.argv[2]).fetchall()
+print(json.dumps({"rows": rows, "versioned": versioned, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_a_plain_duckdb_client_scores_every_row_with_the_champions(real_run):
+    """No project code imported: the DuckDB client alone, the warehouse read-only."""
+    run = real_run
+    champions = warehouse.read_sql(
+        run.warehouse, "select * from ml.model_versions where is_champion"
+    )
+    versioned = "select " + ", ".join(
+        f"max(abs(ml.{TASKS[row.task].scoring_macro}(t) - "
+        f"ml.{TASKS[row.task].scoring_macro}_v{row.version}(t)))"
+        for row in champions.itertuples()
+    ) + " from marts.track_features t"  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SCORE_WITH_DUCKDB_ONLY), str(run.warehouse),
+         versioned], capture_output=True, text=True, check=True, cwd="/",
+    )  # fmt: skip
+    scored = json.loads(result.stdout)
+    assert not [name for name in scored["modules"] if name == "ml" or name.startswith("ml.")]
+    assert scored["versioned"] == [[0.0, 0.0]]
+    frame = warehouse.read_track_features(run.warehouse)
+    rows = np.array(scored["rows"], dtype=object)
+    assert list(rows[:, 0]) == list(frame["track_id"])
+    for column, row in zip((1, 2), ("regression", "classification"), strict=True):
+        champion = champions.set_index("task").loc[row]
+        model = load_model(Path(champion["model_path"]), champion["model_name"])
+        expected = TASKS[row].predict(model, feature_matrix(frame, list(model.feature_names_in_)))
+        np.testing.assert_allclose(rows[:, column].astype(float), expected, rtol=0, atol=1e-9)
