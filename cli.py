@@ -494,7 +494,7 @@ def make_sample(rows: int | None, seed: int | None, out_path: Path | None) -> No
     "config_name",
     default="full_regression",
     show_default=True,
-    help="The config the train stage runs.",
+    help="The config the train and scoring stages run.",
 )
 @click.option(
     "--out",
@@ -519,8 +519,9 @@ def make_sample(rows: int | None, seed: int | None, out_path: Path | None) -> No
 def bench(
     sizes: str, config_name: str, out_dir: Path | None, work_dir: Path | None, write_rows: int
 ) -> None:
-    """Time every stage (generate, dbt build, read, train, write-back) at several sizes,
-    against the floor (DuckDB loading the same CSV) and the seed's pandas cleaning."""
+    """Time every stage (generate, dbt build, read, train, write-back, scoring in SQL and in
+    scikit-learn) at several sizes, against the floor (DuckDB loading the same CSV) and the
+    seed's pandas cleaning."""
     from ml.bench import machine_description, parse_sizes, run_benchmark, write_reports
     from ml.config import load_config
     from ml.settings import WAREHOUSE_DIR

@@ -2,9 +2,10 @@
 so its wall time and peak memory (including any child such as dbt) are its own.
 
 Stages per size: generate the CSV, the floor (DuckDB reading the same file into a table),
-dbt build, read the feature mart, train one config, write its predictions back. Beside
-them, on the same data: the seed's pandas cleaning against the dbt build, and (once)
-write-back through Arrow against `executemany`.
+dbt build, read the feature mart, train one config, write its predictions back, and score
+every row with that config's model twice: compiled to a DuckDB macro (ml/sql_model.py) and
+with scikit-learn's predict. Beside them, on the same data: the seed's pandas cleaning against
+the dbt build, and (once) write-back through Arrow against `executemany`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import pandas as pd
 
 SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000, "10M": 10_000_000}
 WRITE_METHOD_ROWS = 100_000
+# The scoring stages' model is fitted (untimed, alike in both processes) on this many rows.
+SCORING_FIT_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,62 @@ def stage_write_back(warehouse_path: Path) -> tuple[float, int, str]:
     return seconds, len(predictions), "one transaction, from a DataFrame via Arrow"
 
 
+def _scoring_model(warehouse_path: Path, config_name: str):
+    """(task, the config's pipeline fitted on the first SCORING_FIT_ROWS rows by track_id)."""
+    from ml import warehouse
+    from ml.config import load_config
+    from ml.features import feature_matrix, target_vector
+    from ml.pipeline import make_pipeline_for
+
+    config = load_config(config_name)
+    frame = warehouse.read_sql(
+        warehouse_path,
+        f"select * from {warehouse.FEATURES_TABLE} order by track_id limit {SCORING_FIT_ROWS}",
+    )
+    model = make_pipeline_for(config.task, config.model_type, config.model_params,
+                              config.features, config.cv.seed)  # fmt: skip
+    model.fit(feature_matrix(frame, config.features), target_vector(frame, config.task))
+    return config.task, model
+
+
+def stage_score_sql(warehouse_path: Path, config_name: str) -> tuple[float, int, str]:
+    """Every row of track_features scored by the model compiled to a macro, into a table."""
+    from ml.sql_model import compile_model
+
+    _, model = _scoring_model(warehouse_path, config_name)
+    body = compile_model(model, config_name)
+    with duckdb.connect(str(warehouse_path)) as connection:
+        started = time.perf_counter()
+        connection.execute(f"create temp macro score(t) as {body}")
+        connection.execute(
+            "create or replace table main.bench_scores as "
+            "select track_id, score(t) as score from marts.track_features t"
+        )
+        seconds = time.perf_counter() - started
+        rows = connection.execute("select count(*) from main.bench_scores").fetchone()[0]
+    return seconds, rows, f"macro of {len(body) / 1e6:.2f} MB, bind included, into a table"
+
+
+def stage_score_sklearn(warehouse_path: Path, config_name: str) -> tuple[float, int, str]:
+    """The same rows read into pandas and scored by scikit-learn; the note compares the
+    scores with the SQL stage's."""
+    from ml import warehouse
+    from ml.features import feature_matrix
+
+    task, model = _scoring_model(warehouse_path, config_name)
+    features = list(model.feature_names_in_)
+    started = time.perf_counter()
+    frame = warehouse.read_sql(
+        warehouse_path, f"select track_id, {', '.join(features)} from {warehouse.FEATURES_TABLE}"
+    )
+    scores = task.predict(model, feature_matrix(frame, features))
+    seconds = time.perf_counter() - started
+    by_sql = warehouse.read_sql(warehouse_path, "select track_id, score from main.bench_scores")
+    compared = frame[["track_id"]].assign(sklearn=scores).merge(by_sql, on="track_id")
+    difference = (compared["sklearn"] - compared["score"]).abs().max()
+    return seconds, len(frame), f"read + predict; max |SQL - scikit-learn| = {difference:.1e}"
+
+
 def stage_write_method(scratch: Path, method: str, rows: int) -> tuple[float, int, str]:
     from ml import warehouse
 
@@ -217,6 +276,8 @@ def run_benchmark(
             measure(size, "read features", stage_read_features, warehouse_path)
             measure(size, "train", stage_train, warehouse_path, config_name)
             measure(size, "write-back", stage_write_back, warehouse_path)
+            measure(size, "score: SQL macro", stage_score_sql, warehouse_path, config_name)
+            measure(size, "score: scikit-learn", stage_score_sklearn, warehouse_path, config_name)
             for leftover in (csv_path, warehouse_path, scratch / "floor.duckdb"):
                 leftover.unlink(missing_ok=True)
         label = f"{write_method_rows:,}"

@@ -91,11 +91,15 @@ def test_bench_command_end_to_end(tmp_path):
     report = json.loads((tmp_path / "report" / "bench.json").read_text())
     stages = {(row["size"], row["stage"]): row for row in report["results"]}
     for stage in ("generate", "floor: DuckDB load", "dbt build", "pandas clean (seed way)",
-                  "read features", "train", "write-back"):  # fmt: skip
+                  "read features", "train", "write-back", "score: SQL macro",
+                  "score: scikit-learn"):  # fmt: skip
         row = stages[("10k", stage)]
         assert row["seconds"] > 0 and row["peak_mb"] > 0, stage
     assert stages[("10k", "dbt build")]["rows"] == 10_000
     assert stages[("10k", "write-back")]["rows"] == stages[("10k", "read features")]["rows"]
+    assert stages[("10k", "score: SQL macro")]["rows"] == stages[("10k", "read features")]["rows"]
+    difference = float(stages[("10k", "score: scikit-learn")]["note"].rsplit("= ", 1)[1])
+    assert difference <= 1e-9
     assert stages[("2,000", "write-back via executemany")]["rows"] == 2000
     assert "| 10k | dbt build |" in (tmp_path / "report" / "bench.md").read_text()
     assert not list(tmp_path.glob("spotify-bench-*"))  # scratch files are removed
