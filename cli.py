@@ -540,6 +540,29 @@ def bench(
     click.echo(f"wrote {markdown} and {json_path}")
 
 
+@cli.command("macro-limits")
+@out_file_option
+@warehouse_option
+def macro_limits(out_file: Path | None, warehouse: Path | None) -> None:
+    """Measure what each model type costs as a DuckDB macro on the warehouse's rows: SQL and
+    catalog size, time to open a file holding it, to bind it, to score every row."""
+    import tempfile
+
+    from ml import warehouse as store
+    from ml.bench import machine_description, macros_markdown, measure_macros
+    from ml.dataset import Dataset
+    from ml.settings import resolve_paths
+
+    path = resolve_paths(warehouse).warehouse
+    built = store.read_table(path, "audit.build_dataset").iloc[0]
+    dataset = Dataset(Path(built["dataset_path"]), built["dataset_sha256"], is_sample=False)
+    with tempfile.TemporaryDirectory(prefix="spotify-macros-") as scratch:
+        limits = measure_macros(path, Path(scratch))
+    heading = _measurement_heading("What a model costs as a DuckDB macro", dataset,
+                                   machine_description())  # fmt: skip
+    _emit(macros_markdown(limits, heading), out_file)
+
+
 @cli.command()
 @raw_option
 @click.option("--repeats", default=5, show_default=True, type=click.IntRange(min=1),

@@ -229,6 +229,13 @@ def all_configs() -> list[TrainConfig]:
     return sorted(configs, key=lambda config: config.name)
 
 
+def shipped_params(task, model_type: str) -> dict[str, Any]:
+    """The model parameters of the first shipped config of this task and model type (none:
+    the estimator's defaults)."""
+    configs = [c for c in all_configs() if c.task == task and c.model_type == model_type]
+    return dict(configs[0].model_params) if configs else {}
+
+
 def default_configs() -> list[TrainConfig]:
     """What `cli.py run` trains unless told otherwise (DEFAULT_RUN)."""
     return [config for name in DEFAULT_RUN for config in load_configs(name)]

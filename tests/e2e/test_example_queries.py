@@ -4,6 +4,7 @@ computation (pandas, scikit-learn, the MLflow store) gives on the same rows."""
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,10 @@ import pytest
 from sklearn.metrics import confusion_matrix, r2_score
 
 from ml import warehouse
+from ml.features import feature_matrix
+from ml.model_files import load_model
 from ml.settings import PROJECT_ROOT
+from ml.tasks import TASKS
 
 QUERIES = PROJECT_ROOT / "docs" / "queries"
 
@@ -29,10 +33,10 @@ def newest_run(sample_run, config_name: str) -> str:
     return runs[runs["config_name"] == config_name].sort_values("created_at")["run_id"].iloc[-1]
 
 
-def test_the_queries_folder_holds_the_five_tested_here():
+def test_the_queries_folder_holds_the_six_tested_here():
     assert sorted(path.name for path in QUERIES.glob("*.sql")) == [
         "1_correlations.sql", "2_latest_scores.sql", "3_oof_r2.sql", "4_misjudged_songs.sql",
-        "5_top_decile_confusion.sql",
+        "5_top_decile_confusion.sql", "6_score_in_sql.sql",
     ]  # fmt: skip
 
 
@@ -99,3 +103,32 @@ def test_top_decile_confusion_counts_are_scikit_learns(sample_run):
                 for actual in (False, True) for predicted in (False, True)
                 if matrix[int(actual), int(predicted)]}  # fmt: skip
     assert counts == expected
+
+
+def test_songs_scored_in_sql_are_scored_as_the_champion_pipelines_score_them(sample_run):
+    result = run(sample_run, "6_score_in_sql.sql")
+    features = table(sample_run, "select * from marts.track_features")
+    tracks = table(sample_run, "select track_id, track_name from marts.tracks")
+    champions = warehouse.read_model_versions(sample_run.warehouse).query("is_champion")
+    scores = {}
+    for champion in champions.itertuples():
+        model = load_model(Path(champion.model_path), champion.model_name)
+        X = feature_matrix(features, list(model.feature_names_in_))
+        scores[champion.task] = TASKS[champion.task].predict(model, X)
+        if champion.task == "classification":
+            threshold = model.threshold
+    expected = (
+        features[["track_id"]]
+        .assign(log_streams=scores["regression"], probability=scores["classification"])
+        .merge(tracks, on="track_id")
+    )
+    expected = expected.sort_values(["log_streams", "track_id"], ascending=[False, True]).head(10)
+    assert result["track_name"].tolist() == expected["track_name"].tolist()
+    np.testing.assert_allclose(result["predicted_streams"], np.exp(expected["log_streams"]).round())
+    np.testing.assert_allclose(result["top_decile_probability"], expected["probability"].round(3))
+    assert result["is_predicted_top_decile"].tolist() == list(expected["probability"] >= threshold)
+    by_task = champions.set_index("task")
+    for task, column in (("regression", "regression_model"),
+                         ("classification", "classification_model")):  # fmt: skip
+        row = by_task.loc[task]
+        assert set(result[column]) == {f"{row['config_name']} v{row['version']}"}

@@ -10,7 +10,7 @@ import duckdb
 import numpy as np
 
 from ml import warehouse
-from ml.config import all_configs
+from ml.config import shipped_params
 from ml.features import feature_matrix, resolve_feature_set
 from ml.model_files import load_model
 from ml.pipeline import make_pipeline_for
@@ -18,13 +18,6 @@ from ml.tasks import TASKS
 from support.checks import assert_sql_scores_match
 
 MODEL_TYPES = [(task, model_type) for task in TASKS.values() for model_type in task.model_types]
-
-
-def shipped_params(task, model_type) -> dict:
-    """The parameters of the first shipped config of this task and model type (defaults if
-    none ships)."""
-    configs = [c for c in all_configs() if c.task == task and c.model_type == model_type]
-    return dict(configs[0].model_params) if configs else {}
 
 
 def assert_every_model_type_scores_in_sql(warehouse_path: Path) -> None:

@@ -15,6 +15,7 @@ from ml.bench import (
 )
 from ml.pandas_baseline import clean_and_featurize
 from ml.settings import SAMPLE_CSV
+from ml.tasks import TASKS
 from support.runs import cli_env, run_cli
 
 
@@ -98,7 +99,7 @@ def test_bench_command_end_to_end(tmp_path):
     assert stages[("10k", "dbt build")]["rows"] == 10_000
     assert stages[("10k", "write-back")]["rows"] == stages[("10k", "read features")]["rows"]
     assert stages[("10k", "score: SQL macro")]["rows"] == stages[("10k", "read features")]["rows"]
-    difference = float(stages[("10k", "score: scikit-learn")]["note"].rsplit("= ", 1)[1])
+    difference = float(stages[("10k", "score: scikit-learn")]["note"].rsplit(" ", 1)[1])
     assert difference <= 1e-9
     assert stages[("2,000", "write-back via executemany")]["rows"] == 2000
     assert "| 10k | dbt build |" in (tmp_path / "report" / "bench.md").read_text()
@@ -123,3 +124,17 @@ def test_the_first_songs_of_a_file_keep_its_header_and_encoding(tmp_path):
     songs = first_songs(SAMPLE_CSV, 3, tmp_path / "three.csv")
     original = SAMPLE_CSV.read_bytes().split(b"\r\n")
     assert songs.read_bytes().split(b"\r\n")[:4] == original[:4]
+
+
+def test_macro_limits_measure_every_model_type(sample_run, tmp_path):
+    out = tmp_path / "macros.md"
+    result = run_cli("macro-limits", "--warehouse", str(sample_run.warehouse), "--out", str(out),
+                     env=sample_run.env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| regression |")
+            or line.startswith("| classification |")]  # fmt: skip
+    assert len(rows) == sum(len(task.model_types) for task in TASKS.values())
+    forest = next(row for row in rows if row.startswith("| regression | random_forest |"))
+    nodes, sql_mb, catalog_mb = (float(cell.replace(",", "")) for cell in forest.split("|")[3:6])
+    assert nodes > 1000 and 0 < sql_mb < catalog_mb
+    assert "Data: spotify-2023-sample.csv" in out.read_text()

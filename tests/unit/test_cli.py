@@ -14,7 +14,8 @@ from click.testing import CliRunner
 import cli
 from ml.settings import PROJECT_ROOT
 
-COMMANDS = ["build", "train", "run", "predict", "sql", "results", "models", "make-sample"]
+COMMANDS = ["build", "train", "run", "predict", "sql", "results", "models", "make-sample",
+            "macro-limits"]  # fmt: skip
 
 
 def test_help_does_not_import_heavy_libraries():
