@@ -126,10 +126,14 @@ def test_the_first_songs_of_a_file_keep_its_header_and_encoding(tmp_path):
     assert songs.read_bytes().split(b"\r\n")[:4] == original[:4]
 
 
-def test_macro_limits_measure_every_model_type(sample_run, tmp_path):
-    out = tmp_path / "macros.md"
-    result = run_cli("macro-limits", "--warehouse", str(sample_run.warehouse), "--out", str(out),
-                     env=sample_run.env)  # fmt: skip
+def test_macro_limits_measure_every_model_type(tmp_path):
+    raw, out = tmp_path / "small.csv", tmp_path / "macros.md"
+    env = cli_env(tmp_path / "mlflow")
+    assert run_cli("make-sample", "--rows", "120", "--out", str(raw), env=env).returncode == 0
+    built = run_cli("build", "--raw", str(raw), "--warehouse", str(tmp_path / "w.duckdb"), env=env)
+    assert built.returncode == 0, built.stderr
+    result = run_cli("macro-limits", "--warehouse", str(tmp_path / "w.duckdb"), "--out", str(out),
+                     env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     rows = [line for line in out.read_text().splitlines() if line.startswith("| regression |")
             or line.startswith("| classification |")]  # fmt: skip
@@ -137,4 +141,4 @@ def test_macro_limits_measure_every_model_type(sample_run, tmp_path):
     forest = next(row for row in rows if row.startswith("| regression | random_forest |"))
     nodes, sql_mb, catalog_mb = (float(cell.replace(",", "")) for cell in forest.split("|")[3:6])
     assert nodes > 1000 and 0 < sql_mb < catalog_mb
-    assert "Data: spotify-2023-sample.csv" in out.read_text()
+    assert "Data: small.csv" in out.read_text()
