@@ -339,6 +339,10 @@ def predict(input_csv: Path, output_csv: Path | None, warehouse: Path | None) ->
         scored.predictions.to_csv(output_csv, index=False)
     else:
         click.echo(scored.predictions.to_string(index=False))
+    flagged = int((scored.predictions["outside_training_range"] != "").sum())
+    if flagged:
+        click.echo(f"{flagged} scored row(s) lie outside what the champions saw in training "
+                   "(column outside_training_range): trust them less", err=True)  # fmt: skip
     destination = f" to {output_csv}" if output_csv else ""
     click.echo(f"scored {len(scored.predictions)} row(s){destination}, rejected "
                f"{len(scored.rejected)}; models: {scored.model_versions['regression']}, "
@@ -364,6 +368,22 @@ def sql(query: str, max_rows: int, warehouse: Path | None) -> None:
     result = run_query(resolve_paths(warehouse).warehouse, query)
     click.echo(result.to_string(index=False, max_rows=max_rows, max_cols=30))
     click.echo(f"{len(result)} row(s)", err=True)
+
+
+@cli.command("compare")
+@click.argument("config_a")
+@click.argument("config_b")
+@out_file_option
+@warehouse_option
+def compare_configs(
+    config_a: str, config_b: str, out_file: Path | None, warehouse: Path | None
+) -> None:
+    """Is CONFIG_A really better than CONFIG_B? Their newest runs on the warehouse's data,
+    fold by fold: mean difference, 95 % interval, corrected resampled t-test p-value."""
+    from ml.settings import resolve_paths
+    from ml.summaries import comparison_markdown
+
+    _emit(comparison_markdown(resolve_paths(warehouse).warehouse, config_a, config_b), out_file)
 
 
 @cli.command()

@@ -8,6 +8,7 @@ saw it. For classifiers the decision threshold is chosen inside the training row
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,13 +27,16 @@ from ml.workers import JobPool, fresh_model, stage
 
 @dataclass(frozen=True)
 class CVResult:
-    """Per-fold scores of the model and of the reference model, out-of-fold predictions, and
-    held-out permutation importance (from the first repeat's folds)."""
+    """Per-fold scores of the model and of the reference model (in split order: repeat by
+    repeat), out-of-fold predictions, and held-out permutation importance (from the first
+    repeat's folds). `folds_sha256` identifies the test rows of every fold: two runs with the
+    same value were scored on the same folds."""
 
     fold_scores: pd.DataFrame
     baseline_fold_scores: pd.DataFrame
     oof_prediction: np.ndarray
     n_splits: int
+    folds_sha256: str
     importance: pd.DataFrame | None = None
     # Per outer fold, the parameters a config's search chose ({} without a search).
     fold_choices: tuple[dict, ...] = ()
@@ -197,9 +201,30 @@ def cross_validate(
         baseline_fold_scores=pd.DataFrame([outcome.reference_scores for outcome in outcomes]),
         oof_prediction=prediction_sum / prediction_count,
         n_splits=n_splits * n_repeats,
+        folds_sha256=folds_sha256(splits),
         importance=summarize_importance(pd.concat(importance_drops)) if importance_drops else None,
         fold_choices=tuple(outcome.choice for outcome in outcomes),
     )
+
+
+def folds_sha256(splits: list[tuple[np.ndarray, np.ndarray]]) -> str:
+    """sha256 of every fold's test row positions, in split order."""
+    digest = hashlib.sha256()
+    for _, test in splits:
+        digest.update(np.sort(test).astype("<i8").tobytes() + b"|")
+    return digest.hexdigest()
+
+
+def fold_score_rows(result: CVResult, folds_per_repeat: int) -> pd.DataFrame:
+    """ml.fold_scores rows: each fold's score of every metric (the reference model's as
+    baseline_<metric>), numbered by repeat and fold from 0."""
+    frames = []
+    for prefix, scores in (("", result.fold_scores), ("baseline_", result.baseline_fold_scores)):
+        long = scores.add_prefix(prefix).rename_axis("split").reset_index()
+        frames.append(long.melt(id_vars="split", var_name="metric", value_name="value"))
+    rows = pd.concat(frames, ignore_index=True)
+    rows["repeat"], rows["fold"] = divmod(rows.pop("split"), folds_per_repeat)
+    return rows[["repeat", "fold", "metric", "value"]]
 
 
 def summarize(result: CVResult) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from ml import warehouse
 from ml.errors import UserError
 from ml.features import feature_matrix
+from ml.ranges import outside_ranges
 from ml.raw_file import inspect_raw_csv
 from ml.settings import Paths
 from ml.tasks import TASKS
@@ -27,6 +28,7 @@ from ml.tasks import TASKS
 OUTPUT_COLUMNS = [
     "raw_row_number", "track_name", "artist_names", "predicted_log_streams",
     "predicted_streams", "top_decile_probability", "is_predicted_top_decile",
+    "outside_training_range",
 ]  # fmt: skip
 
 
@@ -40,10 +42,13 @@ class Scored:
 @dataclass(frozen=True)
 class Scorer:
     """What scoring reads from the warehouse, read once (the app keeps it): the build's
-    scoring SQL and, per task, the champion (fitted pipeline, its ml.model_versions row)."""
+    scoring SQL and, per task, the champion (fitted pipeline, its ml.model_versions row) and
+    what it saw in training (ml.training_ranges rows; none for runs from before they were
+    kept)."""
 
     scoring_sql: pd.DataFrame
     champions: dict[str, tuple]
+    ranges: dict[str, pd.DataFrame]
 
 
 def load_scorer(paths: Paths) -> Scorer:
@@ -68,7 +73,12 @@ def load_scorer(paths: Paths) -> Scorer:
                 "inside the model): retrain it, `python cli.py train`"
             )
         champions[task] = (model, row)
-    return Scorer(scoring_sql, champions)
+    ranges = warehouse.read_training_ranges(
+        paths.warehouse, [row["run_id"] for _, row in champions.values()]
+    )
+    return Scorer(scoring_sql, champions, {
+        task: ranges[ranges["run_id"] == row["run_id"]] for task, (_, row) in champions.items()
+    })  # fmt: skip
 
 
 def scoring_features(
@@ -87,6 +97,16 @@ def scoring_features(
     joined = names.merge(tables["track_features"], on="track_id", how="inner",
                          validate="one_to_one")  # fmt: skip
     return joined.sort_values("raw_row_number").reset_index(drop=True), tables["rejected_rows"]
+
+
+def _outside_training_ranges(features: pd.DataFrame, scorer: Scorer) -> pd.Series:
+    """Per row, the features outside what either champion saw in training (ml/ranges.py)."""
+    flags = [outside_ranges(features, ranges) for ranges in scorer.ranges.values()]
+    return pd.Series(
+        ["; ".join(dict.fromkeys(f for row in rows for f in row.split("; ") if f))
+         for rows in zip(*flags, strict=True)],
+        index=features.index, dtype=object,
+    )  # fmt: skip
 
 
 def score_csv(input_csv: Path, scorer: Scorer, progress: Callable[[str], None]) -> Scored:
@@ -110,6 +130,7 @@ def score_csv(input_csv: Path, scorer: Scorer, progress: Callable[[str], None]) 
     predictions["top_decile_probability"] = probability
     # What the classifier's predict() gives, without predicting twice.
     predictions["is_predicted_top_decile"] = probability >= classifier.threshold
+    predictions["outside_training_range"] = _outside_training_ranges(features, scorer)
     versions = {
         task: f"{row['config_name']} v{row['version']}"
         for task, (_, row) in scorer.champions.items()

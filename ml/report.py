@@ -54,6 +54,7 @@ class ReportData:
     correlations: pd.DataFrame
     runs: pd.DataFrame
     metrics: pd.DataFrame
+    fold_scores: pd.DataFrame
     champion_run_ids: frozenset[str]
 
 
@@ -66,10 +67,12 @@ def load_report_data(paths: Paths) -> ReportData:
     if warehouse.has_table(path, "ml.runs"):
         runs = warehouse.read_sql(path, "select * from ml.runs order by created_at")
         metrics = warehouse.read_table(path, "ml.run_metrics")
+        fold_scores = warehouse.read_table(path, "ml.fold_scores")
     else:
         runs, metrics = pd.DataFrame(columns=warehouse.RUN_COLUMNS), pd.DataFrame()
+        fold_scores = pd.DataFrame(columns=warehouse.FOLD_SCORE_COLUMNS)
     return ReportData(
-        dataset, reject_reasons, row_warnings, correlations, runs, metrics,
+        dataset, reject_reasons, row_warnings, correlations, runs, metrics, fold_scores,
         champion_run_ids(warehouse.read_model_versions(path)),
     )  # fmt: skip
 
@@ -140,7 +143,8 @@ def render_html(data: ReportData, correlation_png: bytes, images: dict[str, dict
     if data.runs.empty:
         parts.append("<p>No runs yet: <code>python cli.py train --all</code>.</p>")
     for task in TASKS.values():
-        table = experiment_table(data.runs, data.metrics, task, data.champion_run_ids)
+        table = experiment_table(data.runs, data.metrics, data.fold_scores, task,
+                                 data.champion_run_ids)  # fmt: skip
         if len(table):
             parts += [f"<h3>{task.name.capitalize()} (champion chosen by "
                       f"{task.champion_metric})</h3>", _table(table)]  # fmt: skip

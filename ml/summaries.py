@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ml import warehouse
+from ml import compare, warehouse
 from ml.errors import UserError
 from ml.tasks import TASKS, Task
 
@@ -27,11 +27,14 @@ def champion_run_ids(versions: pd.DataFrame) -> frozenset[str]:
 
 
 def experiment_table(
-    runs: pd.DataFrame, metrics: pd.DataFrame, task: Task, champions: frozenset[str]
-) -> pd.DataFrame:
+    runs: pd.DataFrame, metrics: pd.DataFrame, fold_scores: pd.DataFrame, task: Task,
+    champions: frozenset[str],
+) -> pd.DataFrame:  # fmt: skip
     """One row per run of `task`: mean ± std of its metrics, the reference model's score on
-    the same folds, and whether the run's model is the champion."""
+    the same folds, the corrected p-value of its difference from the best run on the same
+    folds (ml/compare.py), and whether the run's model is the champion."""
     task_runs = runs[runs["task"] == task.name]
+    against_best = compare.versus_best(task_runs, metrics, fold_scores, task)
     columns = ["champion", "config", "feature set", "model", "dataset", "rows", "created at"]
     names = task.metrics
     baseline = f"baseline_{task.champion_metric}"
@@ -49,8 +52,14 @@ def experiment_table(
         }
         for name in [*names, baseline, "permutation_pvalue"]:
             row[name] = _mean_std(run_metrics, name)
+        row[VERSUS_BEST] = against_best.get(run.run_id, "")
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*columns, *names, baseline, "permutation_pvalue"])
+    return pd.DataFrame(rows, columns=[*columns, *names, VERSUS_BEST, baseline,
+                                       "permutation_pvalue"])  # fmt: skip
+
+
+# The column of experiment_table that says whether a run differs from the best beyond noise.
+VERSUS_BEST = "p vs best"
 
 
 def _mean_std(run_metrics: pd.DataFrame, name: str) -> str:
@@ -67,13 +76,14 @@ def latest_runs(runs: pd.DataFrame, dataset_sha256: str) -> pd.DataFrame:
 
 
 def results_markdown(
-    runs: pd.DataFrame, metrics: pd.DataFrame, champions: frozenset[str], heading: list[str]
-) -> str:
+    runs: pd.DataFrame, metrics: pd.DataFrame, fold_scores: pd.DataFrame,
+    champions: frozenset[str], heading: list[str],
+) -> str:  # fmt: skip
     """`heading`, then per task a Markdown table of `runs` (experiment_table's columns, but
     the dataset's, which the heading names)."""
     lines = list(heading)
     for task in TASKS.values():
-        table = experiment_table(runs, metrics, task, champions)
+        table = experiment_table(runs, metrics, fold_scores, task, champions)
         if table.empty:
             continue
         table = table.drop(columns=["dataset", "rows", "created at"])
@@ -100,8 +110,62 @@ def results_document(path: Path) -> str:
         f"{runs['n_rows'].iloc[0]} clean tracks. {len(runs)} configs, trained "
         f"{runs['created_at'].min():%Y-%m-%d} to {runs['created_at'].max():%Y-%m-%d} at commit "
         f"{commits or 'unknown'}. Mean ± std over the outer folds; `baseline_*` is the reference "
-        "model on the same folds. Written by `python cli.py results --out …`.",
+        "model on the same folds; `p vs best`: the corrected resampled t-test of the champion "
+        "metric against the best config's on the same folds (`python cli.py compare`). "
+        "Written by `python cli.py results --out …`.",
     ]
     metrics = warehouse.read_table(path, "ml.run_metrics")
+    fold_scores = warehouse.read_table(path, "ml.fold_scores")
     champions = champion_run_ids(warehouse.read_model_versions(path))
-    return results_markdown(runs, metrics, champions, heading)
+    return results_markdown(runs, metrics, fold_scores, champions, heading)
+
+
+def comparison_markdown(path: Path, config_a: str, config_b: str) -> str:
+    """`cli.py compare`: the newest runs of two configs on the warehouse's data, metric by
+    metric: means, difference with its confidence interval, corrected and naive p-values."""
+    dataset = warehouse.read_table(path, "audit.build_dataset").iloc[0]
+    runs = latest_runs(warehouse.read_table(path, "ml.runs"), dataset["dataset_sha256"])
+    chosen = []
+    for name in (config_a, config_b):
+        found = runs[runs["config_name"] == name]
+        if found.empty:
+            raise UserError(f"no run of {name} on {dataset['dataset_name']} "
+                            f"(train it: `python cli.py train --config {name}`)")  # fmt: skip
+        chosen.append(found.iloc[0])
+    a, b = chosen
+    if a["task"] != b["task"]:
+        raise UserError(f"{config_a} is {a['task']} and {config_b} {b['task']}: not comparable")
+    if pd.isna(a["folds_sha256"]) or a["folds_sha256"] != b["folds_sha256"]:
+        raise UserError(f"{config_a} and {config_b} were not scored on the same folds (same "
+                        "data, CV splits and seed; runs before fold scores were kept have none): "
+                        "retrain both")  # fmt: skip
+    fold_scores = warehouse.read_sql(path, "select * from ml.fold_scores where run_id in (?, ?)",
+                                     [a["run_id"], b["run_id"]])  # fmt: skip
+    metrics = warehouse.read_table(path, "ml.run_metrics").set_index(["run_id", "metric"])
+    lines = [
+        f"# {config_a} against {config_b}",
+        "",
+        f"Newest runs on {dataset['dataset_name']}: {a['run_id'][:8]} and {b['run_id'][:8]}, "
+        f"the same {a['n_rows']} rows and folds. Difference = {config_a} − {config_b}, per "
+        f"fold; {compare.CONFIDENCE:.0%} interval and p-value by the corrected resampled t-test "
+        "(Nadeau & Bengio); the naive paired t-test over the same folds for contrast.",
+        "",
+        f"| metric | {config_a} | {config_b} | difference | {compare.CONFIDENCE:.0%} interval "
+        "| p (corrected) | p (naive) |",
+        "|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for metric in TASKS[a["task"]].metrics:
+        differences, folds_per_repeat = compare.paired_differences(
+            fold_scores, a["run_id"], b["run_id"], metric
+        )
+        test = compare.corrected_t_test(differences, 1 / (folds_per_repeat - 1))
+        naive = compare.corrected_t_test(differences, 0.0)
+        lines.append(
+            f"| {metric} | {metrics.loc[(a['run_id'], metric), 'value']:.3f} | "
+            f"{metrics.loc[(b['run_id'], metric), 'value']:.3f} | {test.mean:+.3f} | "
+            f"{test.low:+.3f} to {test.high:+.3f} | {test.p_value:.2g} | {naive.p_value:.2g} |"
+        )
+    if "sampled" in str(a["training_strategy"]):
+        lines += ["", "Large data: fits saw capped samples, so the correction's test/train "
+                  "ratio, 1/(K−1), understates it: the p-values are too small."]  # fmt: skip
+    return "\n".join(lines) + "\n"

@@ -23,12 +23,14 @@ from ml.evaluate import (
     CVResult,
     best_f1_threshold,
     cross_validate,
+    fold_score_rows,
     permutation_test,
     summarize,
 )
 from ml.features import ID_COLUMN, feature_matrix, target_vector
 from ml.pipeline import make_pipeline_for
 from ml.profile import Clock
+from ml.ranges import training_ranges
 from ml.scale import TrainingPlan, capped, plan_training
 from ml.search import chosen_params, chosen_pipeline, with_search
 from ml.settings import PROJECT_ROOT, Paths
@@ -161,6 +163,8 @@ class FittedConfig:
     # The fitted pipeline; a classifier's wrapped with its decision threshold.
     final_model: Pipeline | FixedThresholdClassifier
     chosen_params: dict
+    # What the final model saw, feature by feature (ml/ranges.py).
+    training_ranges: pd.DataFrame
 
 
 def fit_final(model, X: pd.DataFrame, y: np.ndarray):
@@ -212,7 +216,7 @@ def fit_and_evaluate(
         ).fit(X.iloc[final_rows], y[final_rows])
     return FittedConfig(
         plan, model_params, result, metrics, threshold, final_rows, served,
-        chosen_params(final_model),
+        chosen_params(final_model), training_ranges(X.iloc[final_rows]),
     )  # fmt: skip
 
 
@@ -346,6 +350,7 @@ def log_to_mlflow(
     })  # fmt: skip
     tracking.log_metrics(fitted.metrics)
     tracking.log_dict({"features": config.features}, "features.json")
+    tracking.log_dict(fitted.training_ranges.to_dict(orient="records"), "training_ranges.json")
     if importance is not None:
         tracking.log_dict(importance.to_dict(orient="records"), "importance.json")
     if config.search:
@@ -365,9 +370,9 @@ def write_to_warehouse(
     paths: Paths, run_id: str, config: TrainConfig, fitted: FittedConfig, tags: dict[str, str],
     inputs: TrainingInputs, model_versions: pd.DataFrame,
 ) -> pd.DataFrame:  # fmt: skip
-    """The warehouse sink: the run's rows in ml.runs, ml.run_metrics, ml.predictions and
-    ml.feature_importance, and the registry in ml.model_versions, in one transaction.
-    Returns the run's predictions."""
+    """The warehouse sink: the run's rows in ml.runs, ml.run_metrics, ml.fold_scores,
+    ml.predictions, ml.feature_importance and ml.training_ranges, and the registry in
+    ml.model_versions, in one transaction. Returns the run's predictions."""
     features, importance = inputs.features, fitted.cv_result.importance
     run_row = pd.DataFrame([{
         "run_id": run_id,
@@ -375,6 +380,7 @@ def write_to_warehouse(
                                       "dataset_name", "dataset_sha256", "training_strategy")},
         "git_commit": tags.get("git_commit"),
         "n_rows": len(features),
+        "folds_sha256": fitted.cv_result.folds_sha256,
         "created_at": datetime.now(UTC).replace(tzinfo=None),
     }])  # fmt: skip
     predictions = prediction_frame(
@@ -382,6 +388,8 @@ def write_to_warehouse(
         fitted.cv_result.oof_prediction, fitted.threshold,
     )  # fmt: skip
     importance_rows = importance.assign(run_id=run_id) if importance is not None else None
+    fold_scores = fold_score_rows(fitted.cv_result, config.cv.n_splits).assign(run_id=run_id)
     warehouse.write_run(paths.warehouse, run_row, fitted.metrics.assign(run_id=run_id),
-                        predictions, importance_rows, model_versions)  # fmt: skip
+                        predictions, importance_rows, model_versions, fold_scores,
+                        fitted.training_ranges.assign(run_id=run_id))  # fmt: skip
     return predictions

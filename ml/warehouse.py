@@ -47,8 +47,9 @@ create table if not exists ml.runs (
     n_rows bigint not null,
     created_at timestamp not null
 );
--- Added after the first release: warehouses made before it gain the column here.
+-- Added after the first release: warehouses made before them gain the columns here.
 alter table ml.runs add column if not exists training_strategy varchar;
+alter table ml.runs add column if not exists folds_sha256 varchar;
 create table if not exists ml.run_metrics (
     run_id varchar not null,
     metric varchar not null,
@@ -56,6 +57,22 @@ create table if not exists ml.run_metrics (
     std double,
     n_splits integer not null,
     primary key (run_id, metric)
+);
+create table if not exists ml.fold_scores (
+    run_id varchar not null,
+    repeat integer not null,
+    fold integer not null,
+    metric varchar not null,
+    value double,
+    primary key (run_id, repeat, fold, metric)
+);
+create table if not exists ml.training_ranges (
+    run_id varchar not null,
+    feature varchar not null,
+    low double,
+    high double,
+    categories varchar[],
+    primary key (run_id, feature)
 );
 create table if not exists ml.predictions (
     run_id varchar not null,
@@ -136,9 +153,11 @@ def _convert_text_track_ids(connection) -> None:
 
 RUN_COLUMNS = [
     "run_id", "config_name", "task", "feature_set", "model_type", "dataset_name",
-    "dataset_sha256", "git_commit", "n_rows", "training_strategy", "created_at",
+    "dataset_sha256", "git_commit", "n_rows", "training_strategy", "folds_sha256", "created_at",
 ]  # fmt: skip
 METRIC_COLUMNS = ["run_id", "metric", "value", "std", "n_splits"]
+FOLD_SCORE_COLUMNS = ["run_id", "repeat", "fold", "metric", "value"]
+RANGE_COLUMNS = ["run_id", "feature", "low", "high", "categories"]
 IMPORTANCE_COLUMNS = ["run_id", "feature", "importance_mean", "importance_std"]
 MODEL_VERSION_COLUMNS = [
     "model_name", "version", "task", "config_name", "run_id", "dataset_sha256", "cv_score",
@@ -224,6 +243,17 @@ def _has_table(connection, table: str) -> bool:
     return found[0] > 0
 
 
+def read_training_ranges(path: Path, run_ids: list[str]) -> pd.DataFrame:
+    """ml.training_ranges of the given runs (empty for runs from before they were kept)."""
+    with connect(path, read_only=True) as connection:
+        if not _has_table(connection, "ml.training_ranges"):
+            return pd.DataFrame(columns=RANGE_COLUMNS)
+        markers = ", ".join("?" for _ in run_ids)
+        return connection.execute(
+            f"select * from ml.training_ranges where run_id in ({markers})", run_ids
+        ).df()
+
+
 def read_model_versions(path: Path) -> pd.DataFrame:
     """ml.model_versions, the registry as the last training left it (empty before any)."""
     with connect(path, read_only=True) as connection:
@@ -250,18 +280,27 @@ def write_run(
     predictions: pd.DataFrame,
     importance: pd.DataFrame | None = None,
     model_versions: pd.DataFrame | None = None,
+    fold_scores: pd.DataFrame | None = None,
+    training_ranges: pd.DataFrame | None = None,
 ) -> None:
-    """Append one run to ml.runs, ml.run_metrics, ml.predictions and ml.feature_importance,
-    and replace ml.model_versions with the registry as it now is, all or nothing: a champion
-    scoring reads here always has its run in `ml.*`."""
+    """Append one run to ml.runs, ml.run_metrics, ml.fold_scores, ml.predictions,
+    ml.feature_importance and ml.training_ranges, and replace ml.model_versions with the
+    registry as it now is, all or nothing: a champion scoring reads here always has its run
+    in `ml.*`."""
     if importance is None:
         importance = pd.DataFrame(columns=IMPORTANCE_COLUMNS)
+    if fold_scores is None:
+        fold_scores = pd.DataFrame(columns=FOLD_SCORE_COLUMNS)
+    if training_ranges is None:
+        training_ranges = pd.DataFrame(columns=RANGE_COLUMNS)
     if predictions.duplicated(["run_id", "track_id"]).any():
         raise ValueError("predictions hold a (run_id, track_id) pair more than once")
     with _writing(path) as connection:
         for table, frame, columns in (
             ("ml.runs", run, RUN_COLUMNS),
             ("ml.run_metrics", metrics, METRIC_COLUMNS),
+            ("ml.fold_scores", fold_scores, FOLD_SCORE_COLUMNS),
+            ("ml.training_ranges", training_ranges, RANGE_COLUMNS),
             ("ml.predictions", predictions, PREDICTION_COLUMNS),
             ("ml.feature_importance", importance, IMPORTANCE_COLUMNS),
         ):

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ml.app import data
+from ml.compare import compare_runs
 from ml.summaries import champion_run_ids, experiment_table
 from ml.tasks import TASKS
 
@@ -14,14 +15,24 @@ def _run_label(run: pd.Series) -> str:
     return f"{run['config_name']} · {run['created_at']:%Y-%m-%d %H:%M} · {run['run_id'][:8]}"
 
 
-def compare(runs: pd.DataFrame, metrics: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
-    """Metrics of two runs side by side (mean over folds) and their difference."""
+def compare(
+    runs: pd.DataFrame, metrics: pd.DataFrame, fold_scores: pd.DataFrame, first: str, second: str
+) -> pd.DataFrame:
+    """Metrics of two runs side by side (mean over folds), their difference and, for runs
+    scored on the same folds, its corrected resampled t-test p-value (ml/compare.py)."""
     by_id = runs.set_index("run_id", drop=False)
     labels = {run_id: _run_label(by_id.loc[run_id]) for run_id in (first, second)}
     chosen = metrics[metrics["run_id"].isin([first, second])]
     table = chosen.pivot(index="metric", columns="run_id", values="value")
     table = table.reindex(columns=[first, second])
     table["difference"] = table[second] - table[first]
+    same_folds = by_id.loc[first, "folds_sha256"] == by_id.loc[second, "folds_sha256"]
+    if same_folds and pd.notna(by_id.loc[first, "folds_sha256"]):
+        scored = set(fold_scores.loc[fold_scores["run_id"] == first, "metric"])
+        table["p (corrected)"] = [
+            compare_runs(fold_scores, second, first, metric).p_value if metric in scored else None
+            for metric in table.index
+        ]  # fmt: skip
     return table.rename(columns=labels).reset_index()
 
 
@@ -32,9 +43,10 @@ def render() -> None:
         return
     runs = data.query("select * from ml.runs order by created_at desc")
     metrics = data.table("ml.run_metrics")
+    fold_scores = data.table("ml.fold_scores")
     champions = champion_run_ids(data.model_versions())
     for task in TASKS.values():
-        table = experiment_table(runs, metrics, task, champions)
+        table = experiment_table(runs, metrics, fold_scores, task, champions)
         if len(table):
             st.subheader(task.name.capitalize())
             st.dataframe(table, hide_index=True)
@@ -49,7 +61,9 @@ def render() -> None:
     if first == second:
         st.info("Pick two different runs to compare.")
         return
-    st.dataframe(compare(runs, metrics, first, second).round(4), hide_index=True)
+    st.dataframe(compare(runs, metrics, fold_scores, first, second).round(4), hide_index=True)
+    st.caption("p (corrected): the corrected resampled t-test over the runs' shared folds; "
+               "shown only for runs scored on the same folds.")  # fmt: skip
     importance = data.query(
         "select run_id, feature, importance_mean from ml.feature_importance"
         " where run_id in (?, ?)", (first, second),

@@ -142,6 +142,9 @@ def render() -> None:
         f"top-decile probability `{result['top_decile_probability']:.6f}` · "
         f"predicted top decile: **{verdict}**"
     )
+    if result["outside_training_range"]:
+        st.warning("Unlike the songs the models were trained on: "
+                   f"{result['outside_training_range']}. Trust this prediction less.")  # fmt: skip
     st.caption(f"Models: {scored.model_versions['regression']} (regression), "
                f"{scored.model_versions['classification']} (classification)")  # fmt: skip
     st.download_button("This song as a raw CSV row", csv_text, "new-song.csv", "text/csv")

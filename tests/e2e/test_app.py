@@ -41,13 +41,22 @@ def test_comparing_two_runs_lines_up_their_metrics():
     from ml.app.experiments import compare
 
     runs = pd.DataFrame({"run_id": ["r1", "r2"], "config_name": ["a", "b"],
-                         "created_at": pd.to_datetime(["2026-01-01", "2026-01-02"])})  # fmt: skip
+                         "created_at": pd.to_datetime(["2026-01-01", "2026-01-02"]),
+                         "folds_sha256": ["f", "f"]})  # fmt: skip
     metrics = pd.DataFrame({"run_id": ["r1", "r1", "r2", "r2"], "metric": ["mae", "r2"] * 2,
                             "value": [0.5, 0.6, 0.4, 0.8]})  # fmt: skip
-    table = compare(runs, metrics, "r1", "r2").set_index("metric")
+    fold_scores = pd.DataFrame({
+        "run_id": ["r1"] * 3 + ["r2"] * 3, "repeat": 0, "fold": [0, 1, 2] * 2, "metric": "r2",
+        "value": [0.5, 0.6, 0.7, 0.7, 0.8, 0.9],
+    })  # fmt: skip
+    table = compare(runs, metrics, fold_scores, "r1", "r2").set_index("metric")
     assert table.columns.tolist() == ["a · 2026-01-01 00:00 · r1", "b · 2026-01-02 00:00 · r2",
-                                      "difference"]  # fmt: skip
+                                      "difference", "p (corrected)"]  # fmt: skip
     assert table.loc["r2", "difference"] == pytest.approx(0.2)
+    assert table.loc["r2", "p (corrected)"] < 1e-9  # the same +0.2 on every fold
+    assert pd.isna(table.loc["mae", "p (corrected)"])  # no fold scores: no test
+    other_folds = runs.assign(folds_sha256=["f", "g"])
+    assert "p (corrected)" not in compare(other_folds, metrics, fold_scores, "r1", "r2")
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import yaml
 
 from ml import warehouse
 from ml.raw_file import RAW_COLUMNS
@@ -70,18 +71,21 @@ def test_scoring_sql_computes_the_features_the_build_computed(sample_run):
     assert set(reasons) <= {"implausible_streams", "duplicate_track"}
 
 
+def predict_songs(sample_run, folder: Path, rows: list[str]):
+    """`cli.py predict` of raw-format `rows` (under the raw header): (result, output CSV)."""
+    songs, out = folder / "songs.csv", folder / "scored.csv"
+    songs.write_text("\r\n".join([",".join(RAW_COLUMNS), *rows]) + "\r\n", encoding="latin-1")
+    result = run_cli("predict", "--input", str(songs), "--output", str(out),
+                     "--warehouse", str(sample_run.warehouse), env=sample_run.env)  # fmt: skip
+    return result, out
+
+
 def test_predict_scores_good_rows_and_reports_bad_ones(sample_run, tmp_path: Path):
-    header = ",".join(RAW_COLUMNS)
-    songs = tmp_path / "new.csv"
-    songs.write_text("\r\n".join([
-        header,
+    result, out = predict_songs(sample_run, tmp_path, [
         'Big Hit,"A, B",2,2023,5,1,9000,50,,300,100,"1,200",10,500,120,C,Major,70,50,60,10,0,10,5',
         "Small Song,Nobody,1,2023,5,1,40,0,,1,0,2,0,,95,,Minor,40,30,35,60,0,12,4",
         "Broken,Nobody,1,2023,5,1,40,0,,1,0,2,0,,95,C,Minor,140,30,35,60,0,12,4",
-    ]) + "\r\n", encoding="latin-1")  # fmt: skip
-    out = tmp_path / "scored.csv"
-    result = run_cli("predict", "--input", str(songs), "--output", str(out),
-                     "--warehouse", str(sample_run.warehouse), env=sample_run.env)  # fmt: skip
+    ])  # fmt: skip
     assert result.returncode == 3, result.stderr
     assert "rejected row 3: out_of_range (danceability_pct=140)" in result.stderr
     assert "scored 2 row(s)" in result.stdout
@@ -159,13 +163,16 @@ def test_the_ml_source_tests_pass_after_training_and_catch_an_orphan_row(sample_
 
     passed = dbt_test()
     assert passed.returncode == 0, passed.stdout[-3000:]
-    assert len(re.findall(r" PASS source_", passed.stdout)) == 11
+    declared = yaml.safe_load((DBT_PROJECT_DIR / "models/ml/_ml__sources.yml").read_text())
+    tests = [test for table in declared["sources"][0]["tables"] for column in table["columns"]
+             for test in column.get("data_tests", [])]  # fmt: skip
+    assert len(re.findall(r" PASS source_", passed.stdout)) == len(tests) >= 15
     with duckdb.connect(str(warehouse)) as connection:
         connection.execute("insert into ml.run_metrics values ('no-such-run', 'r2', 0, 0, 5)")
     failed = dbt_test()
     assert failed.returncode == 1
     assert re.search(r"FAIL 1 source_relationships_ml_run_metrics_run_id", failed.stdout)
-    assert len(re.findall(r" PASS source_", failed.stdout)) == 10
+    assert len(re.findall(r" PASS source_", failed.stdout)) == len(tests) - 1
 
 
 def test_same_config_and_data_give_identical_metrics_and_keep_the_champion(sample_run, tmp_path):
@@ -310,3 +317,39 @@ def running_runs(store: Path) -> list[str]:
     with sqlite3.connect(store) as connection:
         rows = connection.execute("select run_uuid from runs where status = 'RUNNING'").fetchall()
     return [run_id for (run_id,) in rows]
+
+
+def test_compare_gives_a_corrected_p_value_over_the_runs_shared_folds(sample_run):
+    folds = check.scalar(sample_run, """
+        select count(*) from ml.fold_scores join ml.runs using (run_id)
+        where config_name = 'full_regression' and metric = 'r2'""")  # fmt: skip
+    assert folds == 5  # one repeat of 5-fold CV
+    result = run_cli("compare", "full_regression", "experiment_2",
+                     "--warehouse", str(sample_run.warehouse), env=sample_run.env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("| r")
+             or line.startswith("| mae ")]  # fmt: skip
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in lines}
+    assert sorted(rows) == ["mae", "r2", "rmse"]
+    corrected, naive = float(rows["r2"][5]), float(rows["r2"][6].strip(" |"))
+    assert 0 <= naive <= corrected <= 1
+    refused = run_cli("compare", "full_regression", "full_classification",
+                      "--warehouse", str(sample_run.warehouse), env=sample_run.env)  # fmt: skip
+    assert refused.returncode != 0
+    assert "full_regression is regression and full_classification classification" in refused.stderr
+
+
+def test_a_song_unlike_the_training_data_is_flagged_with_its_features(sample_run, tmp_path):
+    ranges = warehouse.read_sql(sample_run.warehouse, """
+        select r.feature, r.low, r.high from ml.training_ranges r
+        join ml.model_versions v on v.run_id = r.run_id and v.is_champion
+        where r.feature = 'in_spotify_playlists'""")  # fmt: skip
+    assert len(ranges) == 2 and (ranges["high"] < 10_000_000).all()
+    result, out = predict_songs(sample_run, tmp_path, [
+        'Far Out,Nobody,1,2023,5,1,10000000,50,,300,100,"1,200",10,500,120,C,Major,70,50,60,10,'
+        "0,10,5",
+    ])  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "1 scored row(s) lie outside what the champions saw in training" in result.stderr
+    flags = pd.read_csv(out)["outside_training_range"].iloc[0].split("; ")
+    assert "in_spotify_playlists (above the 99th percentile)" in flags

@@ -19,6 +19,7 @@ def run_frames(run_id: str, tracks: list) -> tuple[pd.DataFrame, pd.DataFrame, p
         "run_id": run_id, "config_name": "c", "task": "regression", "feature_set": "audio",
         "model_type": "ridge", "dataset_name": "d.csv", "dataset_sha256": "0" * 64,
         "git_commit": None, "n_rows": len(tracks), "training_strategy": "full protocol",
+        "folds_sha256": "1" * 64,
         "created_at": pd.Timestamp("2026-01-01"),
     }])  # fmt: skip
     metrics = pd.DataFrame({"run_id": run_id, "metric": ["r2", "baseline_r2"],

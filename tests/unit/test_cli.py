@@ -15,7 +15,7 @@ import cli
 from ml.settings import PROJECT_ROOT
 
 COMMANDS = ["build", "train", "run", "predict", "sql", "results", "models", "make-sample",
-            "macro-limits"]  # fmt: skip
+            "macro-limits", "compare"]  # fmt: skip
 
 
 def test_help_does_not_import_heavy_libraries():

@@ -4,6 +4,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from ml.compare import compare_runs
 from ml.summaries import experiment_table, latest_runs, results_markdown
 from ml.tasks import REGRESSION
 
@@ -18,7 +19,16 @@ def runs() -> pd.DataFrame:
         "dataset_name": ["spotify-2023.csv"] * 3,
         "dataset_sha256": ["old", "new", "new"],
         "n_rows": [947] * 3,
+        "folds_sha256": ["f", "f", "f"],
         "created_at": [datetime(2026, 1, day) for day in (1, 2, 3)],
+    })  # fmt: skip
+
+
+def fold_scores() -> pd.DataFrame:
+    """Run a's r2 per fold is below run b's, by varying amounts."""
+    return pd.DataFrame({
+        "run_id": ["a"] * 4 + ["b"] * 4, "repeat": [0, 0, 1, 1] * 2, "fold": [0, 1] * 4,
+        "metric": "r2", "value": [0.80, 0.83, 0.85, 0.86, 0.84, 0.83, 0.86, 0.87],
     })  # fmt: skip
 
 
@@ -33,12 +43,15 @@ def metrics() -> pd.DataFrame:
 
 
 def test_experiment_table_shows_mean_std_baseline_and_the_champion():
-    table = experiment_table(runs(), metrics(), REGRESSION, frozenset({"b"}))
+    table = experiment_table(runs(), metrics(), fold_scores(), REGRESSION, frozenset({"b"}))
     assert table["config"].tolist() == ["full_regression", "full_regression"]
     first, second = table.to_dict("records")
     assert first["r2"] == "0.836 ± 0.037" and first["baseline_r2"] == "-0.015 ± 0.010"
     assert first["champion"] == "" and second["champion"] == "★ champion"
     assert second["r2"] == "0.840" and second["rmse"] == ""  # no std, no value: shown as such
+    assert second["p vs best"] == "best"
+    expected = compare_runs(fold_scores(), "a", "b", "r2").p_value
+    assert first["p vs best"] == f"{expected:.2g}" and 0 < expected < 1
 
 
 def test_only_the_newest_run_of_each_config_on_the_current_data_is_plotted():
@@ -47,7 +60,8 @@ def test_only_the_newest_run_of_each_config_on_the_current_data_is_plotted():
 
 
 def test_results_markdown_has_a_table_per_task_with_its_champion():
-    text = results_markdown(runs(), metrics(), frozenset({"c"}), ["# Results", "", "heading"])
+    text = results_markdown(runs(), metrics(), fold_scores(), frozenset({"c"}),
+                            ["# Results", "", "heading"])  # fmt: skip
     lines = text.splitlines()
     assert lines[:3] == ["# Results", "", "heading"]
     assert "## Regression (champion chosen by r2)" in lines
