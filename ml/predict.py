@@ -99,16 +99,6 @@ def scoring_features(
     return joined.sort_values("raw_row_number").reset_index(drop=True), tables["rejected_rows"]
 
 
-def _outside_training_ranges(features: pd.DataFrame, scorer: Scorer) -> pd.Series:
-    """Per row, the features outside what either champion saw in training (ml/ranges.py)."""
-    flags = [outside_ranges(features, ranges) for ranges in scorer.ranges.values()]
-    return pd.Series(
-        ["; ".join(dict.fromkeys(f for row in rows for f in row.split("; ") if f))
-         for rows in zip(*flags, strict=True)],
-        index=features.index, dtype=object,
-    )  # fmt: skip
-
-
 def score_csv(input_csv: Path, scorer: Scorer, progress: Callable[[str], None]) -> Scored:
     features, rejected = scoring_features(input_csv, scorer, progress)
     regressor, _ = scorer.champions["regression"]
@@ -130,7 +120,9 @@ def score_csv(input_csv: Path, scorer: Scorer, progress: Callable[[str], None]) 
     predictions["top_decile_probability"] = probability
     # What the classifier's predict() gives, without predicting twice.
     predictions["is_predicted_top_decile"] = probability >= classifier.threshold
-    predictions["outside_training_range"] = _outside_training_ranges(features, scorer)
+    # The features outside what either champion saw in training.
+    champions_ranges = pd.concat(scorer.ranges.values())
+    predictions["outside_training_range"] = outside_ranges(features, champions_ranges)
     versions = {
         task: f"{row['config_name']} v{row['version']}"
         for task, (_, row) in scorer.champions.items()

@@ -32,7 +32,8 @@ def training_ranges(X: pd.DataFrame) -> pd.DataFrame:
 def outside_ranges(features: pd.DataFrame, ranges: pd.DataFrame) -> pd.Series:
     """Per row of `features`: the features outside `ranges`, as "name (below the 1st
     percentile)", "name (above the 99th percentile)" or "name (unseen category)", joined by
-    "; " ("" when the row lies inside). A missing value is not flagged: the model imputes it."""
+    "; " ("" when the row lies inside), each once however many models' ranges `ranges` holds.
+    A missing value is not flagged: the model imputes it."""
     numeric, _ = split_numeric_categorical(list(ranges["feature"]))
     flags = pd.Series([[] for _ in range(len(features))], index=features.index, dtype=object)
     for spec in ranges.itertuples():
@@ -48,7 +49,7 @@ def outside_ranges(features: pd.DataFrame, ranges: pd.DataFrame) -> pd.Series:
         for mask, reason in marks:
             for index in mask[mask].index:
                 flags[index].append(f"{spec.feature} ({reason})")
-    return flags.map("; ".join)
+    return flags.map(lambda found: "; ".join(dict.fromkeys(found)))
 
 
 def _ordinal(number: int) -> str:

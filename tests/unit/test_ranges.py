@@ -24,3 +24,12 @@ def test_rows_outside_the_ranges_name_their_features_and_missing_values_pass():
         "bpm (below the 1st percentile)",
         "",
     ]
+
+
+def test_a_feature_outside_two_models_ranges_is_named_once():
+    ranges = training_ranges(pd.DataFrame({"bpm": np.arange(100.0)}))
+    both = pd.concat([ranges, ranges.assign(high=90.0)])
+    assert outside_ranges(pd.DataFrame({"bpm": [95.0, 500.0]}), both).tolist() == [
+        "bpm (above the 99th percentile)",
+        "bpm (above the 99th percentile)",
+    ]
