@@ -309,6 +309,24 @@ def _measurement_heading(title: str, dataset, machine: str) -> list[str]:
     ]
 
 
+def _explanation_text(scored, top: int = 5) -> str:
+    """Per scored song and task: the model's output as its base value plus the `top` largest
+    contributions (and the rest summed)."""
+    names = scored.predictions.set_index("raw_row_number")["track_name"]
+    lines = []
+    for (row, task), group in scored.contributions.groupby(["raw_row_number", "task"], sort=True):
+        ranked = group.reindex(group["contribution"].abs().sort_values(ascending=False).index)
+        shown = ", ".join(
+            f"{r.feature} {r.contribution:+.3f}" for r in ranked.head(top).itertuples()
+        )
+        rest = ranked["contribution"].iloc[top:].sum()
+        output = "log streams" if task == "regression" else "top-decile score"
+        first = ranked.iloc[0]
+        lines.append(f"row {row} ({names[row]}), {output} {first['prediction']:.3f} = base "
+                     f"{first['base_value']:.3f} + {shown}, others {rest:+.3f}")  # fmt: skip
+    return "\n".join(lines)
+
+
 @cli.command()
 @click.option(
     "--input",
@@ -324,14 +342,18 @@ def _measurement_heading(title: str, dataset, machine: str) -> list[str]:
     default=None,
     help="Write predictions here [default: print them].",
 )
+@click.option("--explain", is_flag=True,
+              help="Also print each song's largest SHAP contributions (seconds more).")  # fmt: skip
 @warehouse_option
-def predict(input_csv: Path, output_csv: Path | None, warehouse: Path | None) -> None:
+def predict(
+    input_csv: Path, output_csv: Path | None, explain: bool, warehouse: Path | None
+) -> None:
     """Score new songs with the champion models. Exit code 3 if any row was rejected."""
     from ml.predict import load_scorer, score_csv
     from ml.settings import resolve_paths
 
     scorer = load_scorer(resolve_paths(warehouse))
-    scored = score_csv(input_csv.resolve(), scorer, Progress().step)
+    scored = score_csv(input_csv.resolve(), scorer, Progress().step, explain=explain)
     for row in scored.rejected.itertuples():
         click.echo(f"rejected row {row.raw_row_number}: {row.reject_reason} "
                    f"({row.rejected_field}={row.rejected_value})", err=True)  # fmt: skip
@@ -339,6 +361,8 @@ def predict(input_csv: Path, output_csv: Path | None, warehouse: Path | None) ->
         scored.predictions.to_csv(output_csv, index=False)
     else:
         click.echo(scored.predictions.to_string(index=False))
+    if scored.contributions is not None:
+        click.echo(_explanation_text(scored))
     flagged = int((scored.predictions["outside_training_range"] != "").sum())
     if flagged:
         click.echo(f"{flagged} scored row(s) lie outside what the champions saw in training "

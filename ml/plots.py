@@ -168,6 +168,31 @@ def calibration_figure(predictions: pd.DataFrame, run_label: str, bins: int = 10
     return figure
 
 
+def waterfall_figure(contributions: pd.DataFrame, output_label: str, top: int = 8) -> Figure:
+    """One song's SHAP contributions (rows of one task, ml/explain.py) as a waterfall: from
+    the base value, the `top` largest steps and the rest together, to the prediction."""
+    ranked = contributions.reindex(
+        contributions["contribution"].abs().sort_values(ascending=False).index
+    )
+    steps = list(zip(ranked["feature"].head(top), ranked["contribution"].head(top), strict=True))
+    rest = ranked["contribution"].iloc[top:]
+    if len(rest):
+        steps.append((f"{len(rest)} other features", rest.sum()))
+    start = float(ranked["base_value"].iloc[0])
+    figure, axes = _figure(7.0, 0.45 * len(steps) + 1.6)
+    for position, (_, step) in enumerate(steps):
+        axes.barh(position, step, left=start, color="tab:red" if step > 0 else "tab:blue")
+        axes.text(start + step, position, f" {step:+.3f}", va="center", fontsize=8)
+        start += step
+    axes.set_yticks(range(len(steps)), [name for name, _ in steps])
+    axes.invert_yaxis()
+    axes.axvline(float(ranked["base_value"].iloc[0]), color="gray", linestyle=":")
+    axes.axvline(float(ranked["prediction"].iloc[0]), color="black")
+    _finish(axes, output_label, "", f"base {ranked['base_value'].iloc[0]:.3f} → "
+            f"prediction {ranked['prediction'].iloc[0]:.3f}", None)  # fmt: skip
+    return figure
+
+
 def _labels_and_probabilities(predictions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return (
         predictions["actual_label"].astype(bool).to_numpy(dtype=int),

@@ -37,6 +37,8 @@ class Scored:
     predictions: pd.DataFrame
     rejected: pd.DataFrame
     model_versions: dict[str, str]
+    # With explain: per scored row, task and feature, the champion's SHAP contribution.
+    contributions: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Scorer:
     scoring_sql: pd.DataFrame
     champions: dict[str, tuple]
     ranges: dict[str, pd.DataFrame]
+    warehouse: Path
 
 
 def load_scorer(paths: Paths) -> Scorer:
@@ -78,7 +81,7 @@ def load_scorer(paths: Paths) -> Scorer:
     )
     return Scorer(scoring_sql, champions, {
         task: ranges[ranges["run_id"] == row["run_id"]] for task, (_, row) in champions.items()
-    })  # fmt: skip
+    }, paths.warehouse)  # fmt: skip
 
 
 def scoring_features(
@@ -99,7 +102,26 @@ def scoring_features(
     return joined.sort_values("raw_row_number").reset_index(drop=True), tables["rejected_rows"]
 
 
-def score_csv(input_csv: Path, scorer: Scorer, progress: Callable[[str], None]) -> Scored:
+def explain_rows(features: pd.DataFrame, scorer: Scorer) -> pd.DataFrame:
+    """Why the champions score each row as they do (ml/explain.py): long rows of
+    raw_row_number, task, feature, contribution, base_value, prediction."""
+    from ml.explain import contributions
+
+    # What a linear champion's contributions are measured against: the rows it learnt from.
+    training_rows = warehouse.read_track_features(scorer.warehouse)
+    frames = []
+    for task, (model, _) in scorer.champions.items():
+        names = list(model.feature_names_in_)
+        rows = contributions(model, feature_matrix(features, names),
+                             feature_matrix(training_rows, names))  # fmt: skip
+        numbers = features["raw_row_number"].to_numpy()
+        frames.append(rows.assign(task=task, raw_row_number=numbers[rows.pop("row").to_numpy()]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def score_csv(
+    input_csv: Path, scorer: Scorer, progress: Callable[[str], None], explain: bool = False
+) -> Scored:
     features, rejected = scoring_features(input_csv, scorer, progress)
     regressor, _ = scorer.champions["regression"]
     classifier, _ = scorer.champions["classification"]
@@ -127,4 +149,5 @@ def score_csv(input_csv: Path, scorer: Scorer, progress: Callable[[str], None]) 
         task: f"{row['config_name']} v{row['version']}"
         for task, (_, row) in scorer.champions.items()
     }
-    return Scored(predictions[OUTPUT_COLUMNS], rejected, versions)
+    explained = explain_rows(features, scorer) if explain and len(features) else None
+    return Scored(predictions[OUTPUT_COLUMNS], rejected, versions, explained)

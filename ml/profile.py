@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from ml.workers import JobPool
 
 JOB_STAGES = ["cross-validation", "threshold", "importance", "permutation test", "final fit"]
-STEPS = ["MLflow logging", "write-back", "plots"]
+STEPS = ["MLflow logging", "write-back", "explanations", "plots"]
 
 
 class Clock:

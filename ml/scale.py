@@ -44,8 +44,12 @@ class TrainingPlan:
         return dict(params)
 
     def describe(self, n_rows: int) -> str:
+        from ml.explain import MAX_EXPLAINED_ROWS
+
+        explained = (f"; a champion's SHAP contributions for the first {MAX_EXPLAINED_ROWS:,} "
+                     "tracks" if n_rows > MAX_EXPLAINED_ROWS else "")  # fmt: skip
         if not self.is_scaled_down:
-            return f"full protocol on {n_rows:,} rows"
+            return f"full protocol on {n_rows:,} rows{explained}"
         return (
             f"large data ({n_rows:,} rows): {self.n_repeats} CV repeat(s); each fit on at most "
             f"{self.max_train_rows:,} sampled training rows; permutation importance on at most "
@@ -54,6 +58,7 @@ class TrainingPlan:
             "on one inner split; random forests at most "
             f"{FOREST_MAX_TREES} trees with leaves of at least {FOREST_MIN_LEAF} rows; "
             "gradient boosting with early stopping; out-of-fold predictions for every row"
+            f"{explained}"
         )
 
 

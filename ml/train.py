@@ -292,8 +292,12 @@ def record_run(
                 config.task, version, score, tags["dataset_sha256"]
             )
         if is_champion:
+            with clock.measure(config.name, "explanations"):
+                explained = champion_contributions(run_id, config, fitted, inputs)
             with clock.measure(config.name, "write-back"):
-                warehouse.write_model_versions(paths.warehouse, tracking.list_model_versions(paths))
+                warehouse.write_model_versions(
+                    paths.warehouse, tracking.list_model_versions(paths), explained
+                )
         with clock.measure(config.name, "plots"):
             plot_folder = write_run_plots(
                 paths, run_id, config,
@@ -302,6 +306,21 @@ def record_run(
             )  # fmt: skip
             tracking.log_artifacts(plot_folder, "plots")
     return TrainResult(run_id, config.name, config.task, fitted.metrics, version, is_champion)
+
+
+def champion_contributions(
+    run_id: str, config: TrainConfig, fitted: FittedConfig, inputs: TrainingInputs
+) -> pd.DataFrame:
+    """ml.prediction_contributions rows of a new champion: why it predicts what it does for
+    each track (the first MAX_EXPLAINED_ROWS by track_id), ml/explain.py."""
+    from ml.explain import MAX_EXPLAINED_ROWS, contributions
+
+    features = inputs.features.head(MAX_EXPLAINED_ROWS)
+    X = feature_matrix(features, config.features)
+    background = feature_matrix(inputs.features.iloc[fitted.final_rows], config.features)
+    rows = contributions(fitted.final_model, X, background)
+    track_ids = features[ID_COLUMN].to_numpy()
+    return rows.assign(run_id=run_id, track_id=track_ids[rows.pop("row").to_numpy()])
 
 
 def run_tags(config: TrainConfig, fitted: FittedConfig, inputs: TrainingInputs) -> dict[str, str]:

@@ -74,6 +74,15 @@ create table if not exists ml.training_ranges (
     categories varchar[],
     primary key (run_id, feature)
 );
+create table if not exists ml.prediction_contributions (
+    run_id varchar not null,
+    track_id bigint not null,
+    feature varchar not null,
+    contribution double not null,
+    base_value double not null,
+    prediction double not null,
+    primary key (run_id, track_id, feature)
+);
 create table if not exists ml.predictions (
     run_id varchar not null,
     config_name varchar not null,
@@ -158,6 +167,8 @@ RUN_COLUMNS = [
 METRIC_COLUMNS = ["run_id", "metric", "value", "std", "n_splits"]
 FOLD_SCORE_COLUMNS = ["run_id", "repeat", "fold", "metric", "value"]
 RANGE_COLUMNS = ["run_id", "feature", "low", "high", "categories"]
+CONTRIBUTION_COLUMNS = ["run_id", "track_id", "feature", "contribution", "base_value",
+                        "prediction"]  # fmt: skip
 IMPORTANCE_COLUMNS = ["run_id", "feature", "importance_mean", "importance_std"]
 MODEL_VERSION_COLUMNS = [
     "model_name", "version", "task", "config_name", "run_id", "dataset_sha256", "cv_score",
@@ -309,10 +320,20 @@ def write_run(
             _replace_model_versions(connection, model_versions)
 
 
-def write_model_versions(path: Path, model_versions: pd.DataFrame) -> None:
-    """Replace ml.model_versions with the registry as it now is (one transaction)."""
+def write_model_versions(
+    path: Path, model_versions: pd.DataFrame, contributions: pd.DataFrame | None = None
+) -> None:
+    """Replace ml.model_versions with the registry as it now is and, for a new champion, add
+    its rows of ml.prediction_contributions (one transaction)."""
     with _writing(path) as connection:
         _replace_model_versions(connection, model_versions)
+        if contributions is not None:
+            for run_id in contributions["run_id"].unique():
+                connection.execute(
+                    "delete from ml.prediction_contributions where run_id = ?", [run_id]
+                )
+            _insert_frame(connection, "ml.prediction_contributions",
+                          contributions[CONTRIBUTION_COLUMNS])  # fmt: skip
 
 
 @contextmanager

@@ -76,6 +76,8 @@ def song_form() -> dict | None:
             song[name] = middle.number_input(label, 0, 10_000_000, DEFAULT_SONG[name])
         for name, label in PERCENT_LABELS.items():
             song[name] = right.slider(label, 0, 100, DEFAULT_SONG[name])
+        song["explain"] = st.checkbox("Explain the prediction (SHAP; the first time takes "
+                                      "several seconds)")  # fmt: skip
         submitted = st.form_submit_button("Predict", type="primary")
     return song if submitted else None
 
@@ -106,13 +108,25 @@ def scorer(state: str):
 
 
 @st.cache_data(max_entries=100, show_spinner=False)
-def score(csv_text: str, state: str):
+def score(csv_text: str, state: str, explain: bool = False):
     from ml.predict import score_csv
 
     with tempfile.TemporaryDirectory(prefix="spotify-app-") as folder:
         path = Path(folder) / "new-song.csv"
         path.write_text(csv_text, encoding="utf-8")
-        return score_csv(path, scorer(state), lambda message: None)
+        return score_csv(path, scorer(state), lambda message: None, explain=explain)
+
+
+def show_explanation(contributions) -> None:
+    """One waterfall per task: from the model's base value to this song's prediction."""
+    from ml.plots import waterfall_figure
+
+    st.subheader("Why")
+    outputs = {"regression": "log streams", "classification": "top-decile score (log-odds; "
+               "a forest's probability)"}  # fmt: skip
+    for task, label in outputs.items():
+        rows = contributions[contributions["task"] == task]
+        st.pyplot(waterfall_figure(rows, label), clear_figure=True)
 
 
 def render() -> None:
@@ -125,9 +139,10 @@ def render() -> None:
     if song is None:
         st.info("Set the song's values and press Predict.")
         return
+    explain = song.pop("explain")
     csv_text = raw_csv_text(song)
     with st.spinner("Computing features with the dbt SQL and scoring with the champions"):
-        scored = score(csv_text, scorer_state())
+        scored = score(csv_text, scorer_state(), explain)
     for row in scored.rejected.itertuples():
         st.error(f"Rejected: {row.reject_reason} ({row.rejected_field} = {row.rejected_value})")
     if scored.predictions.empty:
@@ -145,6 +160,8 @@ def render() -> None:
     if result["outside_training_range"]:
         st.warning("Unlike the songs the models were trained on: "
                    f"{result['outside_training_range']}. Trust this prediction less.")  # fmt: skip
+    if scored.contributions is not None:
+        show_explanation(scored.contributions)
     st.caption(f"Models: {scored.model_versions['regression']} (regression), "
                f"{scored.model_versions['classification']} (classification)")  # fmt: skip
     st.download_button("This song as a raw CSV row", csv_text, "new-song.csv", "text/csv")

@@ -117,3 +117,21 @@ def test_figures_are_saved_as_png_files(tmp_path):
 def test_a_missing_column_names_itself(missing):
     with pytest.raises(KeyError, match=missing):
         plots.predicted_vs_actual_figure(regression_predictions().drop(columns=missing), "run")
+
+
+def test_waterfall_steps_from_the_base_value_to_the_prediction():
+    from ml.plots import waterfall_figure
+
+    contributions = pd.DataFrame({
+        "feature": [f"f{i}" for i in range(12)], "contribution": np.linspace(-1.0, 1.2, 12),
+        "base_value": 19.5,
+    })  # fmt: skip
+    contributions["prediction"] = 19.5 + contributions["contribution"].sum()
+    axes = waterfall_figure(contributions, "log streams", top=8).axes[0]
+    bars = axes.patches
+    assert len(bars) == 9  # the eight largest and the four others together
+    assert bars[0].get_width() == pytest.approx(1.2)  # the largest first
+    assert bars[-1].get_x() + bars[-1].get_width() == pytest.approx(
+        contributions["prediction"].iloc[0]
+    )
+    assert [label.get_text() for label in axes.get_yticklabels()][-1] == "4 other features"
