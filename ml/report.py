@@ -34,6 +34,19 @@ left join marts.track_features as features on predictions.track_id = features.tr
 where predictions.run_id = ?
 order by predictions.track_id
 """
+CONTRIBUTIONS_SQL = """
+select
+    runs.config_name as config,
+    contributions.feature,
+    avg(abs(contributions.contribution)) as mean_abs_contribution,
+    avg(contributions.contribution) as mean_contribution,
+    count(*) as tracks
+from ml.prediction_contributions as contributions
+inner join ml.runs as runs on contributions.run_id = runs.run_id
+where list_contains(?, contributions.run_id)
+group by all
+order by config, mean_abs_contribution desc
+"""
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
@@ -56,6 +69,8 @@ class ReportData:
     metrics: pd.DataFrame
     fold_scores: pd.DataFrame
     champion_run_ids: frozenset[str]
+    # Per champion run and feature: mean |SHAP contribution| and mean contribution.
+    champion_contributions: pd.DataFrame
 
 
 def load_report_data(paths: Paths) -> ReportData:
@@ -64,16 +79,19 @@ def load_report_data(paths: Paths) -> ReportData:
     reject_reasons = warehouse.read_sql(path, REJECT_REASONS_SQL)
     row_warnings = warehouse.read_sql(path, ROW_WARNINGS_SQL)
     correlations = warehouse.read_table(path, "marts.feature_correlations")
+    champions = champion_run_ids(warehouse.read_model_versions(path))
     if warehouse.has_table(path, "ml.runs"):
         runs = warehouse.read_sql(path, "select * from ml.runs order by created_at")
         metrics = warehouse.read_table(path, "ml.run_metrics")
         fold_scores = warehouse.read_table(path, "ml.fold_scores")
+        contributions = warehouse.read_sql(path, CONTRIBUTIONS_SQL, [list(champions)])
     else:
         runs, metrics = pd.DataFrame(columns=warehouse.RUN_COLUMNS), pd.DataFrame()
         fold_scores = pd.DataFrame(columns=warehouse.FOLD_SCORE_COLUMNS)
+        contributions = pd.DataFrame()
     return ReportData(
         dataset, reject_reasons, row_warnings, correlations, runs, metrics, fold_scores,
-        champion_run_ids(warehouse.read_model_versions(path)),
+        champions, contributions,
     )  # fmt: skip
 
 
@@ -148,6 +166,14 @@ def render_html(data: ReportData, correlation_png: bytes, images: dict[str, dict
         if len(table):
             parts += [f"<h3>{task.name.capitalize()} (champion chosen by "
                       f"{task.champion_metric})</h3>", _table(table)]  # fmt: skip
+    if len(data.champion_contributions):
+        parts += [
+            "<h2>Why the champions predict what they do</h2>",
+            "<p class='note'>Mean absolute SHAP contribution of each feature over the tracks "
+            "(ml.prediction_contributions; log streams, or the classifier's log-odds): how far "
+            "it moves a prediction from the base value, on average.</p>",
+            _table(data.champion_contributions.round(4)),
+        ]
     if images:
         parts.append("<h2>Plots of the newest run of each config</h2>")
     for label, figures in images.items():

@@ -21,6 +21,9 @@ def test_report_command_writes_one_self_contained_page(sample_run, tmp_path):
     for reason in ("duplicate_track", "unparseable_number", "implausible_streams"):
         assert reason in page
     assert page.count("★ champion") == 2  # one champion per task
+    assert "<th>p vs best</th>" in page
+    why = page.split("<h2>Why the champions predict what they do</h2>")[1].split("<h2>")[0]
+    assert "in_spotify_playlists" in why and "full_regression" in why
     for config in sample_run.config_names:
         assert f"<summary>{config} — " in page
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
