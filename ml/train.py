@@ -253,10 +253,14 @@ def train_configs(
             for position, config in enumerate(configs)
         }
         results = {}
+        # Per task, the config that became champion last: explained once all are recorded.
+        champions: dict[str, tuple[TrainConfig, FittedConfig, str]] = {}
         # Recorded as they finish, so that this process's share overlaps the workers' fits.
         for number, done in enumerate(as_completed(fits), start=1):
             config = configs[fits[done]]
             result = record_run(config, done.result(), paths, inputs, clock)
+            if result.is_champion:
+                champions[config.task.name] = (config, done.result(), result.run_id)
             champion = ", champion" if result.is_champion else ""
             progress(
                 f"[{number}/{len(configs)}] {config.name} ({config.model_type}, "
@@ -264,6 +268,10 @@ def train_configs(
                 f"(v{result.model_version}{champion})"
             )
             results[fits[done]] = result
+    for config, fitted, run_id in champions.values():
+        with clock.measure(config.name, "explanations"):
+            explained = champion_contributions(run_id, config, fitted, inputs)
+            warehouse.write_contributions(paths.warehouse, explained)
     return [results[position] for position in range(len(configs))]
 
 
@@ -292,12 +300,8 @@ def record_run(
                 config.task, version, score, tags["dataset_sha256"]
             )
         if is_champion:
-            with clock.measure(config.name, "explanations"):
-                explained = champion_contributions(run_id, config, fitted, inputs)
             with clock.measure(config.name, "write-back"):
-                warehouse.write_model_versions(
-                    paths.warehouse, tracking.list_model_versions(paths), explained
-                )
+                warehouse.write_model_versions(paths.warehouse, tracking.list_model_versions(paths))
         with clock.measure(config.name, "plots"):
             plot_folder = write_run_plots(
                 paths, run_id, config,
@@ -311,8 +315,10 @@ def record_run(
 def champion_contributions(
     run_id: str, config: TrainConfig, fitted: FittedConfig, inputs: TrainingInputs
 ) -> pd.DataFrame:
-    """ml.prediction_contributions rows of a new champion: why it predicts what it does for
-    each track (the first MAX_EXPLAINED_ROWS by track_id), ml/explain.py."""
+    """ml.prediction_contributions rows of a champion: why it predicts what it does for each
+    track (the first MAX_EXPLAINED_ROWS by track_id), ml/explain.py. train_configs writes
+    them for the configs still champion when it ends, not for every promotion on the way
+    (explaining a deep forest takes tens of seconds)."""
     from ml.explain import MAX_EXPLAINED_ROWS, contributions
 
     features = inputs.features.head(MAX_EXPLAINED_ROWS)

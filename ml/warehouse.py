@@ -320,20 +320,21 @@ def write_run(
             _replace_model_versions(connection, model_versions)
 
 
-def write_model_versions(
-    path: Path, model_versions: pd.DataFrame, contributions: pd.DataFrame | None = None
-) -> None:
-    """Replace ml.model_versions with the registry as it now is and, for a new champion, add
-    its rows of ml.prediction_contributions (one transaction)."""
+def write_model_versions(path: Path, model_versions: pd.DataFrame) -> None:
+    """Replace ml.model_versions with the registry as it now is (one transaction)."""
     with _writing(path) as connection:
         _replace_model_versions(connection, model_versions)
-        if contributions is not None:
-            for run_id in contributions["run_id"].unique():
-                connection.execute(
-                    "delete from ml.prediction_contributions where run_id = ?", [run_id]
-                )
-            _insert_frame(connection, "ml.prediction_contributions",
-                          contributions[CONTRIBUTION_COLUMNS])  # fmt: skip
+
+
+def write_contributions(path: Path, contributions: pd.DataFrame) -> None:
+    """A champion's ml.prediction_contributions rows, replacing any of its run (one
+    transaction)."""
+    with _writing(path) as connection:
+        for run_id in contributions["run_id"].unique():
+            connection.execute("delete from ml.prediction_contributions where run_id = ?",
+                               [run_id])  # fmt: skip
+        _insert_frame(connection, "ml.prediction_contributions",
+                      contributions[CONTRIBUTION_COLUMNS])  # fmt: skip
 
 
 @contextmanager
