@@ -13,23 +13,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import FixedThresholdClassifier
 
 from ml.features import CATEGORICAL
+from ml.pipeline import served_pipeline
 
 CONTRIBUTION_COLUMNS = ["track_id", "feature", "contribution", "base_value", "prediction"]
 # At most this many rows are explained per champion (the first by track_id): Tree SHAP of the
 # boosting champion takes ~2.5 ms a row on this project's machine.
 MAX_EXPLAINED_ROWS = 10_000
-
-
-def served_pipeline(model):
-    """The fitted (preprocess, model) pipeline inside a served model."""
-    if isinstance(model, FixedThresholdClassifier):
-        model = model.estimator
-    return model.estimator if isinstance(model, FrozenEstimator) else model
 
 
 def explained_output(model, X: pd.DataFrame) -> np.ndarray:

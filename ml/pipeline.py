@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
+from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
@@ -67,6 +69,14 @@ def make_preprocessor(features: list[str], model_type: str) -> ColumnTransformer
             categorical,
         ))  # fmt: skip
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+
+
+def served_pipeline(model) -> Pipeline:
+    """The fitted (preprocess, model) pipeline inside a served model (a classifier is served
+    as FixedThresholdClassifier(FrozenEstimator(pipeline)))."""
+    if isinstance(model, FixedThresholdClassifier):
+        model = model.estimator
+    return model.estimator if isinstance(model, FrozenEstimator) else model
 
 
 def make_pipeline_for(

@@ -27,16 +27,15 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
-from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from ml.errors import UserError
 from ml.features import split_numeric_categorical
 from ml.model_files import load_model
+from ml.pipeline import served_pipeline
 from ml.tasks import TASKS
 
 # Trees that compare in float32 (scikit-learn converts their input); histogram gradient
@@ -81,10 +80,7 @@ def compile_model(model, name: str) -> str:
     fields are read as t['name'], which DuckDB substitutes into a macro's subquery whatever
     the caller's alias (t.name only when the caller's alias is t).
     """
-    if isinstance(model, FixedThresholdClassifier):
-        model = model.estimator
-    if isinstance(model, FrozenEstimator):
-        model = model.estimator
+    model = served_pipeline(model)
     if not (isinstance(model, Pipeline) and len(model.steps) == 2):
         raise UserError(f"cannot compile {name}: not a (preprocess, model) pipeline")
     preprocess, estimator = model[0], model[-1]

@@ -5,16 +5,11 @@ from pathlib import Path
 import numpy as np
 
 from ml import warehouse
-from ml.config import shipped_params
 from ml.explain import contributions, explained_output
 from ml.features import feature_matrix, resolve_feature_set
 from ml.model_files import load_model
-from ml.pipeline import make_pipeline_for
-from ml.tasks import TASKS
+from support.checks import every_model_type_fitted
 from support.runs import run_cli
-
-# Forests with a quarter of their trees: Tree SHAP treats every tree alike.
-FEWER_TREES = {"random_forest": {"n_estimators": 25}}
 
 
 def test_the_champions_contributions_add_up_to_their_predictions(sample_run):
@@ -39,20 +34,15 @@ def test_the_champions_contributions_add_up_to_their_predictions(sample_run):
 
 def test_every_model_type_is_explained_additively(sample_run):
     frame = warehouse.read_track_features(sample_run.warehouse)
-    features = resolve_feature_set("full")
-    X = feature_matrix(frame, features)
-    for task in TASKS.values():
-        y = frame[task.target].to_numpy(dtype=task.target_dtype)
-        for model_type in task.model_types:
-            params = {**shipped_params(task, model_type), **FEWER_TREES.get(model_type, {})}
-            model = make_pipeline_for(task, model_type, params, features, seed=42).fit(X, y)
-            rows = contributions(model, X, X)
-            totals = rows.groupby("row").agg(total=("contribution", "sum"),
-                                             base=("base_value", "first"))  # fmt: skip
-            np.testing.assert_allclose(totals["base"] + totals["total"],
-                                       explained_output(model, X), rtol=0, atol=1e-6,
-                                       err_msg=f"{task.name} {model_type}")  # fmt: skip
-            assert set(rows["feature"]) == set(features)
+    X = feature_matrix(frame, resolve_feature_set("full"))
+    for task, model_type, model in every_model_type_fitted(frame):
+        rows = contributions(model, X, X)
+        totals = rows.groupby("row").agg(total=("contribution", "sum"),
+                                         base=("base_value", "first"))  # fmt: skip
+        expected = explained_output(model, X)
+        np.testing.assert_allclose(totals["base"] + totals["total"], expected, rtol=0,
+                                   atol=1e-6, err_msg=f"{task.name} {model_type}")  # fmt: skip
+        assert set(rows["feature"]) == set(X.columns)
 
 
 def test_predict_explains_each_song_for_both_tasks(sample_run, tmp_path):

@@ -10,29 +10,17 @@ import duckdb
 import numpy as np
 
 from ml import warehouse
-from ml.config import shipped_params
 from ml.features import feature_matrix, resolve_feature_set
 from ml.model_files import load_model
-from ml.pipeline import make_pipeline_for
 from ml.tasks import TASKS
-from support.checks import assert_sql_scores_match
-
-MODEL_TYPES = [(task, model_type) for task in TASKS.values() for model_type in task.model_types]
-# Forests with a quarter of their trees: every tree compiles alike, and binding the seed's 100
-# full-depth trees takes ~10 s (docs/performance/sql-macros.md).
-FEWER_TREES = {"random_forest": {"n_estimators": 25}}
+from support.checks import assert_sql_scores_match, every_model_type_fitted
 
 
 def assert_every_model_type_scores_in_sql(warehouse_path: Path) -> None:
     frame = warehouse.read_track_features(warehouse_path)
-    features = resolve_feature_set("full")
     with duckdb.connect() as connection:
         connection.execute(f"attach '{warehouse_path}' as built (read_only)")
-        for task, model_type in MODEL_TYPES:
-            params = {**shipped_params(task, model_type), **FEWER_TREES.get(model_type, {})}
-            model = make_pipeline_for(task, model_type, params, features, seed=42)
-            model.fit(feature_matrix(frame, features),
-                      frame[task.target].to_numpy(dtype=task.target_dtype))  # fmt: skip
+        for task, _, model in every_model_type_fitted(frame):
             assert_sql_scores_match(connection, model, task, frame,
                                     "built.marts.track_features", "track_id")  # fmt: skip
 

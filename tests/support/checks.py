@@ -9,10 +9,12 @@ import duckdb
 import numpy as np
 from scipy import stats
 
-from ml.config import load_config
+from ml.config import load_config, shipped_params
 from ml.dataset import file_sha256
-from ml.features import feature_matrix
+from ml.features import feature_matrix, resolve_feature_set
+from ml.pipeline import make_pipeline_for
 from ml.sql_model import compile_model
+from ml.tasks import TASKS
 from support.runs import PipelineRun
 
 
@@ -139,3 +141,20 @@ def assert_sql_scores_match(connection, model, task, frame, table: str, order_by
     expected = task.predict(model, features)
     np.testing.assert_allclose(sql_scores(connection, model, table, order_by), expected,
                                rtol=0, atol=1e-9)  # fmt: skip
+
+
+def every_model_type_fitted(frame):
+    """(task, model type, pipeline) for every model type, with its first shipped config's
+    parameters on every feature, fitted on `frame` (track_features rows). Forests get a quarter
+    of their trees: each tree compiles and is explained alike, and binding the seed's 100
+    full-depth trees as SQL takes ~10 s (docs/performance/sql-macros.md)."""
+    features = resolve_feature_set("full")
+    X = feature_matrix(frame, features)
+    for task in TASKS.values():
+        y = frame[task.target].to_numpy(dtype=task.target_dtype)
+        for model_type in task.model_types:
+            params = shipped_params(task, model_type)
+            if model_type == "random_forest":
+                params["n_estimators"] = 25
+            model = make_pipeline_for(task, model_type, params, features, seed=42)
+            yield task, model_type, model.fit(X, y)
