@@ -57,11 +57,13 @@ def paired_differences(fold_scores: pd.DataFrame, run_a: str, run_b: str, metric
     return (joined["a"] - joined["b"]).to_numpy(), folds_per_repeat
 
 
-def compare_runs(fold_scores: pd.DataFrame, run_a: str, run_b: str, metric: str) -> TTest:
-    """The corrected test of run_a against run_b on `metric`; K-fold's test/train ratio is
-    1/(K - 1)."""
+def compare_runs(
+    fold_scores: pd.DataFrame, run_a: str, run_b: str, metric: str, corrected: bool = True
+) -> TTest:
+    """The corrected test of run_a against run_b on `metric` (K-fold's test/train ratio is
+    1/(K - 1)), or with `corrected=False` the naive paired t-test."""
     differences, folds_per_repeat = paired_differences(fold_scores, run_a, run_b, metric)
-    return corrected_t_test(differences, 1 / (folds_per_repeat - 1))
+    return corrected_t_test(differences, 1 / (folds_per_repeat - 1) if corrected else 0.0)
 
 
 def versus_best(runs: pd.DataFrame, metrics: pd.DataFrame, fold_scores: pd.DataFrame,

@@ -94,11 +94,16 @@ def results_markdown(
     return "\n".join(lines) + "\n"
 
 
+def _current_runs(path: Path) -> tuple[pd.Series, pd.DataFrame]:
+    """(the warehouse's dataset row, the newest run of each config on it)."""
+    dataset = warehouse.read_table(path, "audit.build_dataset").iloc[0]
+    return dataset, latest_runs(warehouse.read_table(path, "ml.runs"), dataset["dataset_sha256"])
+
+
 def results_document(path: Path) -> str:
     """`cli.py results`: every config's newest run on the warehouse's data, by feature set,
     under a heading that names the data, the dates and the commits of the runs."""
-    dataset = warehouse.read_table(path, "audit.build_dataset").iloc[0]
-    runs = latest_runs(warehouse.read_table(path, "ml.runs"), dataset["dataset_sha256"])
+    dataset, runs = _current_runs(path)
     if runs.empty:
         raise UserError(f"no runs on {dataset['dataset_name']} yet (`python cli.py run --all`)")
     runs = runs.sort_values(["feature_set", "config_name"])
@@ -123,8 +128,7 @@ def results_document(path: Path) -> str:
 def comparison_markdown(path: Path, config_a: str, config_b: str) -> str:
     """`cli.py compare`: the newest runs of two configs on the warehouse's data, metric by
     metric: means, difference with its confidence interval, corrected and naive p-values."""
-    dataset = warehouse.read_table(path, "audit.build_dataset").iloc[0]
-    runs = latest_runs(warehouse.read_table(path, "ml.runs"), dataset["dataset_sha256"])
+    dataset, runs = _current_runs(path)
     chosen = []
     for name in (config_a, config_b):
         found = runs[runs["config_name"] == name]
@@ -155,11 +159,8 @@ def comparison_markdown(path: Path, config_a: str, config_b: str) -> str:
         "|---|---:|---:|---:|---|---:|---:|",
     ]
     for metric in TASKS[a["task"]].metrics:
-        differences, folds_per_repeat = compare.paired_differences(
-            fold_scores, a["run_id"], b["run_id"], metric
-        )
-        test = compare.corrected_t_test(differences, 1 / (folds_per_repeat - 1))
-        naive = compare.corrected_t_test(differences, 0.0)
+        test = compare.compare_runs(fold_scores, a["run_id"], b["run_id"], metric)
+        naive = compare.compare_runs(fold_scores, a["run_id"], b["run_id"], metric, False)
         lines.append(
             f"| {metric} | {metrics.loc[(a['run_id'], metric), 'value']:.3f} | "
             f"{metrics.loc[(b['run_id'], metric), 'value']:.3f} | {test.mean:+.3f} | "
