@@ -26,6 +26,7 @@ MODEL_KEYS = {"type", "params", "search"}
 CV_KEYS = {
     "n_splits", "n_repeats", "seed", "n_permutations", "importance_repeats",
     "large_data_rows", "large_data_repeats", "max_train_rows", "max_importance_rows",
+    "interval_level",
 }  # fmt: skip
 
 
@@ -43,6 +44,8 @@ class CVSettings:
     large_data_repeats: int = 1
     max_train_rows: int = 5_000
     max_importance_rows: int = 2_000
+    # The share of true log streams a prediction interval should hold (ml/intervals.py).
+    interval_level: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,12 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
     if not isinstance(cv_raw, dict):
         raise UserError(f"{source}: 'cv' must be a mapping")
     _reject_unknown(set(cv_raw), CV_KEYS, "'cv'", source)
-    cv = CVSettings(**{key: int(value) for key, value in cv_raw.items()})
+    try:
+        # Each setting read as its default's type: an int, or the interval level's float.
+        cv = CVSettings(**{key: type(getattr(CVSettings, key))(value)
+                           for key, value in cv_raw.items()})  # fmt: skip
+    except (ValueError, TypeError) as error:
+        raise UserError(f"{source}: cv: {error}") from None
     if cv.n_splits < 2 or cv.n_repeats < 1 or cv.n_permutations < 0 or cv.importance_repeats < 0:
         raise UserError(
             f"{source}: cv needs n_splits >= 2, n_repeats >= 1, "
@@ -130,6 +138,8 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
         raise UserError(
             f"{source}: cv needs large_data_repeats, max_train_rows and max_importance_rows >= 1"
         )
+    if not 0 < cv.interval_level < 1:
+        raise UserError(f"{source}: cv needs 0 < interval_level < 1, got {cv.interval_level}")
 
     return TrainConfig(
         name=str(raw["name"]),

@@ -3,7 +3,8 @@
 Preprocessing lives inside the Pipeline, so each fold fits it on its training rows only.
 Each fold also scores a reference model (mean / prior) under the same split. Out-of-fold
 predictions are averaged over repeats: every row's prediction comes from models that never
-saw it. For classifiers the decision threshold is chosen inside the training rows (inner CV).
+saw it. For classifiers the decision threshold is chosen inside the training rows (inner CV);
+for regressors the prediction intervals are calibrated inside them (one inner split).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import precision_recall_curve
-from sklearn.model_selection import StratifiedShuffleSplit, cross_val_predict
+from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 
 from ml.importance import heldout_importance, summarize_importance
+from ml.intervals import CALIBRATION_SHARE, calibrate, interval_scores
 from ml.scale import capped
 from ml.search import INNER_SPLITS, chosen_params, chosen_pipeline
 from ml.tasks import CLASSIFICATION, Task
@@ -37,6 +39,11 @@ class CVResult:
     oof_prediction: np.ndarray
     n_splits: int
     folds_sha256: str
+    # A regressor's out-of-fold prediction intervals (lower, upper), averaged over repeats
+    # like the predictions; None for a classifier.
+    oof_bounds: tuple[np.ndarray, np.ndarray] | None
+    # Each row's prediction by the one model of the first repeat that never saw it.
+    first_repeat_prediction: np.ndarray
     importance: pd.DataFrame | None = None
     # Per outer fold, the parameters a config's search chose ({} without a search).
     fold_choices: tuple[dict, ...] = ()
@@ -50,6 +57,16 @@ def best_f1_threshold(y_true: np.ndarray, probability: np.ndarray) -> float:
     return float(thresholds[int(np.argmax(f1[:-1]))])
 
 
+def holdout_prediction(
+    model: Pipeline, X: pd.DataFrame, y: np.ndarray, task: Task, seed: int, share: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One inner split of training rows: (true values, predictions) of a `share` of them by
+    `model` fitted on the others."""
+    fit_rows, held_out = next(task.holdout_splitter(share, seed).split(X, y))
+    fitted = fresh_model(model).fit(X.iloc[fit_rows], y[fit_rows])
+    return y[held_out], task.predict(fitted, X.iloc[held_out])
+
+
 def tuned_threshold(
     model: Pipeline, X: pd.DataFrame, y: np.ndarray, seed: int, single_split: bool = False
 ) -> float:
@@ -57,30 +74,34 @@ def tuned_threshold(
     `single_split` (large data), one inner split: fit on two thirds, tune on the rest. For a
     config with a search, `model` is the pipeline the search chose on these same rows."""
     if single_split:
-        fit_rows, tune_rows = next(
-            StratifiedShuffleSplit(n_splits=1, test_size=1 / INNER_SPLITS, random_state=seed).split(
-                X, y
-            )
+        return best_f1_threshold(
+            *holdout_prediction(model, X, y, CLASSIFICATION, seed, 1 / INNER_SPLITS)
         )
-        fitted = clone(model).fit(X.iloc[fit_rows], y[fit_rows])
-        return best_f1_threshold(y[tune_rows], fitted.predict_proba(X.iloc[tune_rows])[:, 1])
     inner = CLASSIFICATION.inner_splitter(INNER_SPLITS, seed)
     probability = cross_val_predict(clone(model), X, y, cv=inner, method="predict_proba")[:, 1]
     return best_f1_threshold(y, probability)
 
 
-def _fit_and_score(model, X, y, train, test, task, seed, max_train_rows=None):
+def _fit_and_score(model, X, y, train, test, task, seed, max_train_rows, interval_level):
+    """(fitted model, test predictions, their intervals or None, the fold's scores)."""
     train = capped(train, max_train_rows, seed)
     fitted = fresh_model(model).fit(X.iloc[train], y[train])
     prediction = task.predict(fitted, X.iloc[test])
-    threshold = None
+    threshold = bounds = None
     if task.is_classification:
         with stage("threshold"):
             threshold = tuned_threshold(
                 chosen_pipeline(fitted), X.iloc[train], y[train], seed,
                 single_split=max_train_rows is not None,
             )  # fmt: skip
-    return fitted, prediction, task.scores(y[test], prediction, threshold)
+    scores = task.scores(y[test], prediction, threshold)
+    if not task.is_classification:
+        with stage("intervals"):
+            held_out = holdout_prediction(chosen_pipeline(fitted), X.iloc[train], y[train],
+                                          task, seed, CALIBRATION_SHARE)  # fmt: skip
+            bounds = calibrate(*held_out, interval_level).bounds(prediction)
+        scores |= interval_scores(y[test], *bounds)
+    return fitted, prediction, bounds, scores
 
 
 @dataclass(frozen=True)
@@ -89,6 +110,7 @@ class FoldOutcome:
     scores, the importance drops (first-repeat folds) and what a search chose."""
 
     prediction: np.ndarray
+    bounds: tuple[np.ndarray, np.ndarray] | None
     scores: dict[str, float]
     reference_scores: dict[str, float]
     importance_drops: pd.DataFrame | None
@@ -96,14 +118,16 @@ class FoldOutcome:
 
 
 def evaluate_fold(
-    model, X, y, task, train, test, seed, max_train_rows, importance_repeats, max_importance_rows
-) -> FoldOutcome:
+    model, X, y, task, train, test, seed, max_train_rows, importance_repeats, max_importance_rows,
+    interval_level,
+) -> FoldOutcome:  # fmt: skip
     """A job: fit on `train`, score on `test`, score the reference model likewise and, with
     `importance_repeats`, measure held-out permutation importance."""
-    fitted, prediction, scores = _fit_and_score(model, X, y, train, test, task, seed,
-                                                max_train_rows)  # fmt: skip
-    _, _, reference_scores = _fit_and_score(
-        task.reference_model(), X, y, train, test, task, seed, max_train_rows
+    fitted, prediction, bounds, scores = _fit_and_score(
+        model, X, y, train, test, task, seed, max_train_rows, interval_level
+    )
+    *_, reference_scores = _fit_and_score(
+        task.reference_model(), X, y, train, test, task, seed, max_train_rows, interval_level
     )
     drops = None
     if importance_repeats:
@@ -112,7 +136,7 @@ def evaluate_fold(
             drops = heldout_importance(
                 fitted, X.iloc[scored], y[scored], task, importance_repeats, seed
             )
-    return FoldOutcome(prediction, scores, reference_scores, drops, chosen_params(fitted))
+    return FoldOutcome(prediction, bounds, scores, reference_scores, drops, chosen_params(fitted))
 
 
 def _mean_fold_score(model, X, y, splits, task, max_rows=None) -> float:
@@ -164,6 +188,7 @@ def cross_validate(
     max_train_rows: int | None = None,
     max_importance_rows: int | None = None,
     importance_folds: int | None = None,
+    interval_level: float = 0.9,
     pool: JobPool | None = None,
     label: str = "",
 ) -> CVResult:
@@ -173,7 +198,8 @@ def cross_validate(
     importance on its held-out fold (shuffling each input column that many times). For large
     data, `max_train_rows` caps the rows each fit sees, `max_importance_rows` the held-out
     rows importance is measured on (seeded samples) and `importance_folds` the folds that
-    measure it; every row is still predicted.
+    measure it; every row is still predicted. A regressor's intervals hold `interval_level`
+    of the true values (ml/intervals.py).
     """
     if len(X) < n_splits * 2:
         raise ValueError(f"{len(X)} rows are too few for {n_splits}-fold cross-validation")
@@ -183,17 +209,22 @@ def cross_validate(
         pool.submit(
             label, "cross-validation", evaluate_fold, model, X, y, task, train, test, seed + fold,
             max_train_rows, importance_repeats if fold < (importance_folds or n_splits) else 0,
-            max_importance_rows,
+            max_importance_rows, interval_level,
         )
         for fold, (train, test) in enumerate(splits)
     ]  # fmt: skip
-    prediction_sum = np.zeros(len(X))
-    prediction_count = np.zeros(len(X))
+    prediction_sum, lower_sum, upper_sum, prediction_count = np.zeros((4, len(X)))
+    first_repeat_prediction = np.full(len(X), np.nan)
     outcomes = []
-    for future, (_, test) in zip(futures, splits, strict=True):
+    for fold, (future, (_, test)) in enumerate(zip(futures, splits, strict=True)):
         outcome = future.result()
         prediction_sum[test] += outcome.prediction
         prediction_count[test] += 1
+        if outcome.bounds is not None:
+            lower_sum[test] += outcome.bounds[0]
+            upper_sum[test] += outcome.bounds[1]
+        if fold < n_splits:
+            first_repeat_prediction[test] = outcome.prediction
         outcomes.append(outcome)
     importance_drops = [o.importance_drops for o in outcomes if o.importance_drops is not None]
     return CVResult(
@@ -202,6 +233,10 @@ def cross_validate(
         oof_prediction=prediction_sum / prediction_count,
         n_splits=n_splits * n_repeats,
         folds_sha256=folds_sha256(splits),
+        oof_bounds=None
+        if task.is_classification
+        else (lower_sum / prediction_count, upper_sum / prediction_count),
+        first_repeat_prediction=first_repeat_prediction,
         importance=summarize_importance(pd.concat(importance_drops)) if importance_drops else None,
         fold_choices=tuple(outcome.choice for outcome in outcomes),
     )

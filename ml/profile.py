@@ -11,7 +11,8 @@ from contextlib import contextmanager
 
 from ml.workers import JobPool
 
-JOB_STAGES = ["cross-validation", "threshold", "importance", "permutation test", "final fit"]
+JOB_STAGES = ["cross-validation", "threshold", "intervals", "importance", "permutation test",
+              "final fit"]  # fmt: skip
 STEPS = ["MLflow logging", "write-back", "explanations", "plots"]
 
 

@@ -29,7 +29,14 @@ from sklearn.metrics import (
     roc_auc_score,
     root_mean_squared_error,
 )
-from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold
+from sklearn.model_selection import (
+    KFold,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
+    ShuffleSplit,
+    StratifiedKFold,
+    StratifiedShuffleSplit,
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,12 @@ class Task:
         """The folds inside a training fold (search, threshold): shuffled K-fold, likewise."""
         splitter = StratifiedKFold if self.is_classification else KFold
         return splitter(n_splits=n_splits, shuffle=True, random_state=seed)
+
+    def holdout_splitter(self, test_size: float, seed: int):
+        """One shuffled split of training rows (a threshold or intervals tuned on the held-out
+        part), stratified likewise."""
+        splitter = StratifiedShuffleSplit if self.is_classification else ShuffleSplit
+        return splitter(n_splits=1, test_size=test_size, random_state=seed)
 
     def reference_model(self):
         """What a model must beat: the training mean, or the training class prior."""
@@ -107,9 +120,11 @@ class Task:
         }
 
     def prediction_columns(
-        self, y: np.ndarray, prediction: np.ndarray, threshold: float | None
-    ) -> dict[str, object]:
-        """The task's columns of ml.predictions for out-of-fold `prediction` of `y`."""
+        self, y: np.ndarray, prediction: np.ndarray, threshold: float | None,
+        bounds: tuple[np.ndarray, np.ndarray] | None,
+    ) -> dict[str, object]:  # fmt: skip
+        """The task's columns of ml.predictions for out-of-fold `prediction` of `y` (and a
+        regressor's prediction intervals, `bounds`)."""
         if self.is_classification:
             return {
                 "predicted_probability": prediction,
@@ -120,6 +135,10 @@ class Task:
             "predicted_log_streams": prediction,
             "actual_log_streams": y,
             "predicted_streams": np.exp(prediction),
+            "predicted_log_streams_lower": bounds[0],
+            "predicted_log_streams_upper": bounds[1],
+            "predicted_streams_lower": np.exp(bounds[0]),
+            "predicted_streams_upper": np.exp(bounds[1]),
         }
 
 

@@ -28,6 +28,7 @@ from ml.evaluate import (
     summarize,
 )
 from ml.features import ID_COLUMN, feature_matrix, target_vector
+from ml.intervals import Intervals, calibrate
 from ml.pipeline import make_pipeline_for
 from ml.profile import Clock
 from ml.ranges import training_ranges
@@ -71,8 +72,8 @@ def git_commit() -> str | None:
 
 
 def prediction_frame(
-    run_id: str, config: TrainConfig, track_ids: pd.Series, y: np.ndarray,
-    oof_prediction: np.ndarray, threshold: float | None,
+    run_id: str, config: TrainConfig, track_ids: pd.Series, y: np.ndarray, result: CVResult,
+    threshold: float | None,
 ) -> pd.DataFrame:  # fmt: skip
     """ml.predictions rows: one per track, every one out-of-fold."""
     frame = pd.DataFrame({
@@ -84,11 +85,16 @@ def prediction_frame(
         "predicted_log_streams": np.nan,
         "actual_log_streams": np.nan,
         "predicted_streams": np.nan,
+        "predicted_log_streams_lower": np.nan,
+        "predicted_log_streams_upper": np.nan,
+        "predicted_streams_lower": np.nan,
+        "predicted_streams_upper": np.nan,
         "predicted_probability": np.nan,
         "predicted_label": pd.array(np.full(len(y), pd.NA), dtype="boolean"),
         "actual_label": pd.array(np.full(len(y), pd.NA), dtype="boolean"),
     })  # fmt: skip
-    return frame.assign(**config.task.prediction_columns(y, oof_prediction, threshold))
+    return frame.assign(**config.task.prediction_columns(y, result.oof_prediction, threshold,
+                                                        result.oof_bounds))  # fmt: skip
 
 
 def significance_rows(
@@ -165,6 +171,8 @@ class FittedConfig:
     chosen_params: dict
     # What the final model saw, feature by feature (ml/ranges.py).
     training_ranges: pd.DataFrame
+    # A regressor's prediction intervals (ml/intervals.py); None for a classifier.
+    intervals: Intervals | None
 
 
 def fit_final(model, X: pd.DataFrame, y: np.ndarray):
@@ -201,13 +209,20 @@ def fit_and_evaluate(
             n_splits=config.cv.n_splits, n_repeats=plan.n_repeats, seed=config.cv.seed,
             importance_repeats=config.cv.importance_repeats,
             max_train_rows=plan.max_train_rows, max_importance_rows=plan.max_importance_rows,
-            importance_folds=plan.importance_folds, pool=pool, label=config.name,
+            importance_folds=plan.importance_folds, interval_level=config.cv.interval_level,
+            pool=pool, label=config.name,
         )  # fmt: skip
         metrics = summarize(result)
         if significance is not None:
             metrics = pd.concat([metrics, significance.result()])
     final_model = final_fit.result()
-    threshold, served = None, chosen_pipeline(final_model)
+    threshold, intervals, served = None, None, chosen_pipeline(final_model)
+    if not config.task.is_classification:
+        intervals = calibrate(y, result.first_repeat_prediction, config.cv.interval_level)
+        metrics = pd.concat([metrics, pd.DataFrame([{
+            "metric": "interval_level", "value": intervals.level, "std": None,
+            "n_splits": result.n_splits,
+        }])], ignore_index=True)  # fmt: skip
     if config.task.is_classification:
         threshold = best_f1_threshold(y, result.oof_prediction)
         # The threshold travels inside the model: its predict() gives the top-decile label.
@@ -216,7 +231,7 @@ def fit_and_evaluate(
         ).fit(X.iloc[final_rows], y[final_rows])
     return FittedConfig(
         plan, model_params, result, metrics, threshold, final_rows, served,
-        chosen_params(final_model), training_ranges(X.iloc[final_rows]),
+        chosen_params(final_model), training_ranges(X.iloc[final_rows]), intervals,
     )  # fmt: skip
 
 
@@ -376,6 +391,8 @@ def log_to_mlflow(
     tracking.log_metrics(fitted.metrics)
     tracking.log_dict({"features": config.features}, "features.json")
     tracking.log_dict(fitted.training_ranges.to_dict(orient="records"), "training_ranges.json")
+    if fitted.intervals is not None:
+        tracking.log_dict(fitted.intervals.rows().to_dict(orient="records"), "intervals.json")
     if importance is not None:
         tracking.log_dict(importance.to_dict(orient="records"), "importance.json")
     if config.search:
@@ -396,8 +413,8 @@ def write_to_warehouse(
     inputs: TrainingInputs, model_versions: pd.DataFrame,
 ) -> pd.DataFrame:  # fmt: skip
     """The warehouse sink: the run's rows in ml.runs, ml.run_metrics, ml.fold_scores,
-    ml.predictions, ml.feature_importance and ml.training_ranges, and the registry in
-    ml.model_versions, in one transaction. Returns the run's predictions."""
+    ml.predictions, ml.feature_importance, ml.training_ranges and ml.prediction_intervals, and
+    the registry in ml.model_versions, in one transaction. Returns the run's predictions."""
     features, importance = inputs.features, fitted.cv_result.importance
     run_row = pd.DataFrame([{
         "run_id": run_id,
@@ -410,11 +427,12 @@ def write_to_warehouse(
     }])  # fmt: skip
     predictions = prediction_frame(
         run_id, config, features[ID_COLUMN], target_vector(features, config.task),
-        fitted.cv_result.oof_prediction, fitted.threshold,
+        fitted.cv_result, fitted.threshold,
     )  # fmt: skip
     importance_rows = importance.assign(run_id=run_id) if importance is not None else None
     fold_scores = fold_score_rows(fitted.cv_result, config.cv.n_splits).assign(run_id=run_id)
+    intervals = fitted.intervals.rows().assign(run_id=run_id) if fitted.intervals else None
     warehouse.write_run(paths.warehouse, run_row, fitted.metrics.assign(run_id=run_id),
                         predictions, importance_rows, model_versions, fold_scores,
-                        fitted.training_ranges.assign(run_id=run_id))  # fmt: skip
+                        fitted.training_ranges.assign(run_id=run_id), intervals)  # fmt: skip
     return predictions

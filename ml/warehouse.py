@@ -74,6 +74,16 @@ create table if not exists ml.training_ranges (
     categories varchar[],
     primary key (run_id, feature)
 );
+create table if not exists ml.prediction_intervals (
+    run_id varchar not null,
+    bin integer not null,
+    interval_level double not null,
+    prediction_from double not null,
+    prediction_to double not null,
+    half_width double not null,
+    calibration_rows integer not null,
+    primary key (run_id, bin)
+);
 create table if not exists ml.prediction_contributions (
     run_id varchar not null,
     track_id bigint not null,
@@ -98,6 +108,10 @@ create table if not exists ml.predictions (
     -- No primary key: its index made million-row write-backs 7x slower. write_run checks
     -- that a run's track ids are unique before it writes.
 );
+alter table ml.predictions add column if not exists predicted_log_streams_lower double;
+alter table ml.predictions add column if not exists predicted_log_streams_upper double;
+alter table ml.predictions add column if not exists predicted_streams_lower double;
+alter table ml.predictions add column if not exists predicted_streams_upper double;
 create table if not exists ml.model_versions (
     model_name varchar not null,
     version integer not null,
@@ -167,6 +181,8 @@ RUN_COLUMNS = [
 METRIC_COLUMNS = ["run_id", "metric", "value", "std", "n_splits"]
 FOLD_SCORE_COLUMNS = ["run_id", "repeat", "fold", "metric", "value"]
 RANGE_COLUMNS = ["run_id", "feature", "low", "high", "categories"]
+INTERVAL_COLUMNS = ["run_id", "bin", "interval_level", "prediction_from", "prediction_to",
+                    "half_width", "calibration_rows"]  # fmt: skip
 CONTRIBUTION_COLUMNS = ["run_id", "track_id", "feature", "contribution", "base_value",
                         "prediction"]  # fmt: skip
 IMPORTANCE_COLUMNS = ["run_id", "feature", "importance_mean", "importance_std"]
@@ -177,7 +193,8 @@ MODEL_VERSION_COLUMNS = [
 PREDICTION_COLUMNS = [
     "run_id", "config_name", "task", "track_id", "is_out_of_fold", "predicted_log_streams",
     "actual_log_streams", "predicted_streams", "predicted_probability", "predicted_label",
-    "actual_label",
+    "actual_label", "predicted_log_streams_lower", "predicted_log_streams_upper",
+    "predicted_streams_lower", "predicted_streams_upper",
 ]  # fmt: skip
 
 
@@ -293,17 +310,20 @@ def write_run(
     model_versions: pd.DataFrame | None = None,
     fold_scores: pd.DataFrame | None = None,
     training_ranges: pd.DataFrame | None = None,
+    intervals: pd.DataFrame | None = None,
 ) -> None:
     """Append one run to ml.runs, ml.run_metrics, ml.fold_scores, ml.predictions,
-    ml.feature_importance and ml.training_ranges, and replace ml.model_versions with the
-    registry as it now is, all or nothing: a champion scoring reads here always has its run
-    in `ml.*`."""
+    ml.feature_importance, ml.training_ranges and ml.prediction_intervals, and replace
+    ml.model_versions with the registry as it now is, all or nothing: a champion scoring reads
+    here always has its run in `ml.*`."""
     if importance is None:
         importance = pd.DataFrame(columns=IMPORTANCE_COLUMNS)
     if fold_scores is None:
         fold_scores = pd.DataFrame(columns=FOLD_SCORE_COLUMNS)
     if training_ranges is None:
         training_ranges = pd.DataFrame(columns=RANGE_COLUMNS)
+    if intervals is None:
+        intervals = pd.DataFrame(columns=INTERVAL_COLUMNS)
     if predictions.duplicated(["run_id", "track_id"]).any():
         raise ValueError("predictions hold a (run_id, track_id) pair more than once")
     with _writing(path) as connection:
@@ -312,6 +332,7 @@ def write_run(
             ("ml.run_metrics", metrics, METRIC_COLUMNS),
             ("ml.fold_scores", fold_scores, FOLD_SCORE_COLUMNS),
             ("ml.training_ranges", training_ranges, RANGE_COLUMNS),
+            ("ml.prediction_intervals", intervals, INTERVAL_COLUMNS),
             ("ml.predictions", predictions, PREDICTION_COLUMNS),
             ("ml.feature_importance", importance, IMPORTANCE_COLUMNS),
         ):

@@ -51,10 +51,14 @@ def test_cross_validate_predicts_every_row_out_of_fold_and_beats_the_mean():
     assert result.n_splits == 8 and len(result.fold_scores) == 8
     assert result.oof_prediction.shape == (len(X),) and np.isfinite(result.oof_prediction).all()
     metrics = summarize(result).set_index("metric")
-    assert {"r2", "rmse", "mae", "baseline_r2", "baseline_rmse", "baseline_mae"} == set(
-        metrics.index
-    )
+    scores = {"r2", "rmse", "mae", "interval_coverage", "interval_mean_width"}
+    assert set(metrics.index) == scores | {f"baseline_{name}" for name in scores}
     assert metrics.loc["r2", "value"] > 0.5 > metrics.loc["baseline_r2", "value"]
+    # The model's intervals are narrower than the mean's, both at about their level.
+    width = metrics["value"].filter(like="interval_mean_width")
+    assert width["interval_mean_width"] < width["baseline_interval_mean_width"]
+    lower, upper = result.oof_bounds
+    assert (lower < result.oof_prediction).all() and (result.oof_prediction < upper).all()
     assert (metrics["n_splits"] == 8).all()
 
 
@@ -98,3 +102,18 @@ def test_heldout_importance_ranks_the_informative_column_first():
     assert importance["feature"].tolist() == ["in_spotify_playlists", "bpm"]
     assert importance["importance_mean"].iloc[0] > 0.5 > abs(importance["importance_mean"].iloc[1])
     assert cross_validate(model, X, y, REGRESSION, 4, 1, seed=0).importance is None
+
+
+def test_intervals_of_a_model_that_memorises_its_rows_still_cover():
+    """A full-depth forest predicts its own training rows almost exactly: intervals calibrated
+    on residuals it trained on would be far too narrow. Calibrated on held-out training rows,
+    they hold about their level of the test rows."""
+    X, y = synthetic(rows=400)
+    model = make_pipeline_for(REGRESSION, "random_forest", {"n_estimators": 20},
+                              list(X.columns), seed=0)  # fmt: skip
+    result = cross_validate(model, X, y, REGRESSION, n_splits=5, n_repeats=2, seed=1,
+                            interval_level=0.8)  # fmt: skip
+    coverage = result.fold_scores["interval_coverage"]
+    assert abs(coverage.mean() - 0.8) < 0.05
+    assert result.first_repeat_prediction.shape == (400,)
+    assert np.isfinite(result.first_repeat_prediction).all()

@@ -57,7 +57,8 @@ def test_capped_cross_validation_fits_on_few_rows_but_predicts_every_row():
         make_pipeline(RecordsFitSizes()), X, y, REGRESSION, n_splits=4, n_repeats=1,
         max_train_rows=100,
     )  # fmt: skip
-    assert RecordsFitSizes.fit_sizes == [100] * 4
+    # Per fold: the model on 100 rows, then the one calibrating its intervals on four fifths.
+    assert RecordsFitSizes.fit_sizes == [100, 80] * 4
     assert not np.isnan(result.oof_prediction).any() and len(result.oof_prediction) == 1000
 
 

@@ -46,14 +46,15 @@ def test_the_inner_search_never_fits_on_the_outer_test_fold(tmp_path: Path):
     cross_validate(model, X, y, REGRESSION, n_splits=3, n_repeats=1, seed=1)
     fitted_rows = [set(map(int, line.split())) for line in log_path.read_text().splitlines()]
     outer_folds = list(REGRESSION.splitter(3, 1, seed=1).split(X, y))
-    # Per outer fold: 2 candidates x 3 inner folds, one refit of the winner, one reference
-    # model (not logged), in that order.
-    per_fold = 2 * 3 + 1
+    # Per outer fold: 2 candidates x 3 inner folds, one refit of the winner, the winner on four
+    # fifths of the training fold (calibrating the intervals), one reference model (not
+    # logged), in that order.
+    per_fold = 2 * 3 + 1 + 1
     assert len(fitted_rows) == per_fold * len(outer_folds)
     for fold, (train, test) in enumerate(outer_folds):
         fits = fitted_rows[fold * per_fold : (fold + 1) * per_fold]
         assert all(rows <= set(train) and not rows & set(test) for rows in fits)
-        assert fits[-1] == set(train)  # the winner is refitted on the whole outer training fold
+        assert fits[-2] == set(train)  # the winner is refitted on the whole outer training fold
 
 
 def test_search_picks_the_better_candidate_in_every_fold(tmp_path: Path):
