@@ -370,7 +370,8 @@ def predict(
     destination = f" to {output_csv}" if output_csv else ""
     click.echo(f"scored {len(scored.predictions)} row(s){destination}, rejected "
                f"{len(scored.rejected)}; models: {scored.model_versions['regression']}, "
-               f"{scored.model_versions['classification']}")  # fmt: skip
+               f"{scored.model_versions['classification']}; streams intervals calibrated to "
+               f"hold {scored.interval_level:.0%} of true values")  # fmt: skip
     if len(scored.rejected):
         sys.exit(EXIT_ROWS_REJECTED)
 

@@ -194,14 +194,16 @@ def stage_write_method(scratch: Path, method: str, rows: int) -> tuple[float, in
 
 
 def _prediction_rows(track_ids: pd.Series, log_streams: np.ndarray) -> pd.DataFrame:
-    """ml.predictions rows as a regression run writes them (predicted = actual here)."""
+    """ml.predictions rows as a regression run writes them (predicted = actual here, with
+    an interval around it)."""
     from ml.config import load_config
     from ml.train import prediction_frame
     from ml.warehouse import PREDICTION_COLUMNS
 
     config = load_config("full_regression")
     run_id = f"bench-{time.time_ns()}"
-    frame = prediction_frame(run_id, config, track_ids, log_streams, log_streams, None)
+    bounds = (log_streams - 0.7, log_streams + 0.7)
+    frame = prediction_frame(run_id, config, track_ids, log_streams, log_streams, None, bounds)
     return frame[PREDICTION_COLUMNS]
 
 

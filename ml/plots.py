@@ -108,6 +108,47 @@ def residuals_by_year_figure(predictions: pd.DataFrame, run_label: str) -> Figur
     return figure
 
 
+# Release years grouped so that each band holds enough of the Kaggle file's songs to measure
+# coverage: (first year, label); a band runs to the next one's first year.
+YEAR_BANDS = [(-np.inf, "before 2000"), (2000, "2000–2014"), (2015, "2015–2019"),
+              (2020, "2020–2021"), (2022, "2022"), (2023, "2023 on")]  # fmt: skip
+
+
+def interval_coverage_figure(predictions: pd.DataFrame, run_label: str) -> Figure:
+    """The share of tracks whose true log streams lie inside their out-of-fold prediction
+    interval, per decile of predicted streams and per release-year band, against the level
+    the intervals were calibrated to (column `interval_level`)."""
+    frame = pd.DataFrame({
+        "actual": _floats(predictions["actual_log_streams"]),
+        "predicted": _floats(predictions["predicted_log_streams"]),
+        "lower": _floats(predictions["predicted_log_streams_lower"]),
+        "upper": _floats(predictions["predicted_log_streams_upper"]),
+        "year": _floats(predictions["released_year"]),
+    }).dropna(subset=["actual", "lower", "upper"])  # fmt: skip
+    frame["covered"] = frame["actual"].between(frame["lower"], frame["upper"])
+    frame["decile"] = pd.qcut(frame["predicted"].rank(method="first"), 10, labels=range(1, 11))
+    starts, names = zip(*YEAR_BANDS, strict=True)
+    frame["band"] = pd.cut(frame["year"], [*starts, np.inf], labels=names, right=False)
+    level = float(predictions["interval_level"].iloc[0])
+    figure, (by_decile, by_band) = plt.subplots(1, 2, figsize=(10.0, 4.2), dpi=DPI,
+                                                layout="constrained", sharey=True)  # fmt: skip
+    for axes, column, x_label in ((by_decile, "decile", "decile of predicted streams"),
+                                  (by_band, "band", "release year")):  # fmt: skip
+        groups = frame.groupby(column, observed=True)["covered"].agg(["mean", "size"])
+        axes.bar(groups.index.astype(str), groups["mean"], color="tab:blue", alpha=0.8)
+        for position, (share, size) in enumerate(groups.itertuples(index=False)):
+            axes.text(position, share + 0.01, f"{size}", ha="center", fontsize=7)
+        axes.axhline(level, color="tab:red", linestyle="--", label=f"calibrated to {level:.0%}")
+        axes.set_ylim(0, 1.08)
+        axes.grid(alpha=0.3)
+        axes.tick_params(axis="x", labelsize=8)
+        _finish(axes, x_label, "share inside the interval (tracks above bars)",
+                f"by {x_label}", "lower left")  # fmt: skip
+    figure.suptitle(f"{run_label}: coverage of the out-of-fold prediction intervals "
+                    f"({frame['covered'].mean():.1%} of {len(frame):,} tracks)")  # fmt: skip
+    return figure
+
+
 def importance_figure(
     importance: pd.DataFrame, run_label: str, task: Task, top: int = 20
 ) -> Figure:
@@ -211,6 +252,7 @@ def _floats(values: pd.Series) -> np.ndarray:
 RUN_FIGURES = {
     "predicted_vs_actual": predicted_vs_actual_figure,
     "residuals_by_year": residuals_by_year_figure,
+    "interval_coverage": interval_coverage_figure,
     "roc": roc_figure,
     "precision_recall": precision_recall_figure,
     "calibration": calibration_figure,

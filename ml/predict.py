@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from ml import warehouse
 from ml.errors import UserError
 from ml.features import feature_matrix
+from ml.intervals import Intervals
 from ml.ranges import outside_ranges
 from ml.raw_file import inspect_raw_csv
 from ml.settings import Paths
@@ -27,8 +28,9 @@ from ml.tasks import TASKS
 
 OUTPUT_COLUMNS = [
     "raw_row_number", "track_name", "artist_names", "predicted_log_streams",
-    "predicted_streams", "top_decile_probability", "is_predicted_top_decile",
-    "outside_training_range",
+    "predicted_log_streams_lower", "predicted_log_streams_upper", "predicted_streams",
+    "predicted_streams_lower", "predicted_streams_upper", "top_decile_probability",
+    "is_predicted_top_decile", "outside_training_range",
 ]  # fmt: skip
 
 
@@ -37,6 +39,8 @@ class Scored:
     predictions: pd.DataFrame
     rejected: pd.DataFrame
     model_versions: dict[str, str]
+    # The share of true values the champion's prediction intervals are calibrated to hold.
+    interval_level: float
     # With explain: per scored row, task and feature, the champion's SHAP contribution.
     contributions: pd.DataFrame | None = None
 
@@ -46,12 +50,13 @@ class Scorer:
     """What scoring reads from the warehouse, read once (the app keeps it): the build's
     scoring SQL and, per task, the champion (fitted pipeline, its ml.model_versions row) and
     what it saw in training (ml.training_ranges rows; none for runs from before they were
-    kept)."""
+    kept), and the regression champion's prediction intervals (ml.prediction_intervals)."""
 
     scoring_sql: pd.DataFrame
     champions: dict[str, tuple]
     ranges: dict[str, pd.DataFrame]
     warehouse: Path
+    intervals: Intervals
 
 
 def load_scorer(paths: Paths) -> Scorer:
@@ -79,9 +84,16 @@ def load_scorer(paths: Paths) -> Scorer:
     ranges = warehouse.read_training_ranges(
         paths.warehouse, [row["run_id"] for _, row in champions.values()]
     )
+    regression_run = champions["regression"][1]["run_id"]
+    intervals = warehouse.read_prediction_intervals(paths.warehouse, regression_run)
+    if intervals.empty:
+        raise UserError(
+            f"the regression champion (run {regression_run}) has no prediction intervals "
+            "(trained before they were kept): retrain it, `python cli.py train`"
+        )
     return Scorer(scoring_sql, champions, {
         task: ranges[ranges["run_id"] == row["run_id"]] for task, (_, row) in champions.items()
-    }, paths.warehouse)  # fmt: skip
+    }, paths.warehouse, Intervals.from_rows(intervals))  # fmt: skip
 
 
 def scoring_features(
@@ -137,8 +149,13 @@ def score_csv(
             )[:, 1]
     else:
         log_streams = probability = np.array([])
+    lower, upper = scorer.intervals.bounds(log_streams)
     predictions["predicted_log_streams"] = log_streams
+    predictions["predicted_log_streams_lower"] = lower
+    predictions["predicted_log_streams_upper"] = upper
     predictions["predicted_streams"] = np.exp(log_streams)
+    predictions["predicted_streams_lower"] = np.exp(lower)
+    predictions["predicted_streams_upper"] = np.exp(upper)
     predictions["top_decile_probability"] = probability
     # What the classifier's predict() gives, without predicting twice.
     predictions["is_predicted_top_decile"] = probability >= classifier.threshold
@@ -150,4 +167,5 @@ def score_csv(
         for task, (_, row) in scorer.champions.items()
     }
     explained = explain_rows(features, scorer) if explain and len(features) else None
-    return Scored(predictions[OUTPUT_COLUMNS], rejected, versions, explained)
+    return Scored(predictions[OUTPUT_COLUMNS], rejected, versions, scorer.intervals.level,
+                  explained)  # fmt: skip

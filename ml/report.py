@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ml import warehouse
@@ -28,9 +29,11 @@ group by warning
 order by rows desc, warning
 """
 RUN_PREDICTIONS_SQL = """
-select predictions.*, features.released_year
+select predictions.*, features.released_year, level.value as interval_level
 from ml.predictions as predictions
 left join marts.track_features as features on predictions.track_id = features.track_id
+left join ml.run_metrics as level
+    on predictions.run_id = level.run_id and level.metric = 'interval_level'
 where predictions.run_id = ?
 order by predictions.track_id
 """
@@ -123,8 +126,39 @@ def _table(frame: pd.DataFrame) -> str:
     return f"<div class='wide'>{frame.to_html(index=False, escape=True, border=0, na_rep='')}</div>"
 
 
-def render_html(data: ReportData, correlation_png: bytes, images: dict[str, dict]) -> str:
-    """The report page. `images`: run label -> {figure stem: PNG bytes}."""
+def interval_section(paths: Paths, data: ReportData) -> list[str]:
+    """How far to trust a prediction: the regression champion's interval bins and the
+    coverage of its out-of-fold intervals by decile and release year (none without one)."""
+    champion = data.runs[data.runs["run_id"].isin(data.champion_run_ids)
+                         & (data.runs["task"] == "regression")]  # fmt: skip
+    if champion.empty:
+        return []
+    run = champion.iloc[0]
+    bins = warehouse.read_prediction_intervals(paths.warehouse, run["run_id"])
+    if bins.empty:
+        return []
+    table = bins.assign(streams_factor=np.exp(bins["half_width"]))[
+        ["prediction_from", "prediction_to", "half_width", "streams_factor", "calibration_rows"]
+    ]  # fmt: skip
+    level = float(bins["interval_level"].iloc[0])
+    return [
+        "<h2>How far to trust a prediction</h2>",
+        f"<p class='note'>The regression champion ({html.escape(run['config_name'])}) gives "
+        f"each prediction a {level:.0%} interval: the predicted log streams ± the half-width "
+        "of its bin (ml.prediction_intervals), i.e. predicted streams times or divided by "
+        "streams_factor. Calibrated by split conformal prediction on out-of-fold residuals; "
+        "interval_coverage in the experiment table is measured on each CV fold's test rows, "
+        "the figure on the stored out-of-fold intervals.</p>",
+        _table(table.round(3)),
+        _img(run_images(paths, run)["interval_coverage"], "interval coverage"),
+    ]
+
+
+def render_html(
+    data: ReportData, correlation_png: bytes, images: dict[str, dict], intervals: list[str]
+) -> str:
+    """The report page. `images`: run label -> {figure stem: PNG bytes}; `intervals`: the
+    interval_section's HTML."""
     dataset = data.dataset
     correlations = data.correlations.sort_values("pearson_r", key=abs, ascending=False)
     parts = [
@@ -166,6 +200,7 @@ def render_html(data: ReportData, correlation_png: bytes, images: dict[str, dict
         if len(table):
             parts += [f"<h3>{task.name.capitalize()} (champion chosen by "
                       f"{task.champion_metric})</h3>", _table(table)]  # fmt: skip
+    parts += intervals
     if len(data.champion_contributions):
         parts += [
             "<h2>Why the champions predict what they do</h2>",
@@ -199,5 +234,6 @@ def write_report(
         images[label] = run_images(paths, pd.Series(run))
     target = (out_dir or paths.reports_dir) / REPORT_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_html(data, correlation_png, images), encoding="utf-8")
+    html_text = render_html(data, correlation_png, images, interval_section(paths, data))
+    target.write_text(html_text, encoding="utf-8")
     return target

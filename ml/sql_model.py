@@ -256,11 +256,24 @@ def _hist_tree(nodes: np.ndarray, columns: list[Column], name: str) -> str:
     return node_sql(0)
 
 
+# The regression champion's prediction interval, {lower, upper} in ln(streams), from its bins
+# in ml.prediction_intervals.
+INTERVAL_MACRO = """
+create or replace macro ml.predict_log_streams_interval(t) as (
+    select {{'lower': p - half_width, 'upper': p + half_width}}
+    from (select ml.{versioned}(t) as p) as prediction
+    join ml.prediction_intervals as bins
+        on bins.run_id = '{run_id}' and p >= bins.prediction_from and p < bins.prediction_to
+)
+"""
+
+
 def macro_statements(versions: pd.DataFrame, existing: set[str]) -> list[str]:
     """The DDL that makes schema ml's scoring macros match the registry `versions` (rows of
     ml.model_versions), given the names of the macros it holds: per task, the champion's
     `<task macro>_v<N>` (compiled from its model file when missing) and the unversioned macro
-    calling it; every other scoring macro dropped.
+    calling it (and predict_log_streams_interval for the regression champion); every other
+    scoring macro dropped.
 
     Only champions get a macro: a forest's takes megabytes of catalog, which every connection
     to the warehouse reads when it opens (measured in docs/scoring-in-sql.md).
@@ -275,6 +288,8 @@ def macro_statements(versions: pd.DataFrame, existing: set[str]) -> list[str]:
             body = compile_model(load_model(Path(row.model_path), name), name)
             statements.append(f"create or replace macro ml.{versioned}(t) as {body}")
         statements.append(f"create or replace macro ml.{macro}(t) as ml.{versioned}(t)")
+        if not TASKS[row.task].is_classification:
+            statements.append(INTERVAL_MACRO.format(versioned=versioned, run_id=row.run_id))
     macros = {task.scoring_macro for task in TASKS.values()}
     for name in sorted(existing - wanted):
         if re.sub(r"_v\d+$", "", name) in macros:

@@ -102,7 +102,8 @@ class Task:
     def scores(
         self, y: np.ndarray, prediction: np.ndarray, threshold: float | None = None
     ) -> dict[str, float]:
-        """Every metric of `metrics`; a classifier's labels cut at `threshold`."""
+        """The metrics of a prediction (a regressor's intervals are scored by
+        ml/intervals.py); a classifier's labels cut at `threshold`."""
         if not self.is_classification:
             return {
                 "r2": r2_score(y, prediction),
@@ -152,12 +153,12 @@ REGRESSION = Task(
         "gradient_boosting": GradientBoostingRegressor,
         "ridge": Ridge,
     },
-    metrics=("r2", "rmse", "mae"),
+    metrics=("r2", "rmse", "mae", "interval_coverage", "interval_mean_width"),
     scorer_name="r2",
     score_label="R²",
     registered_model="spotify-log-streams-regressor",
     scoring_macro="predict_log_streams",
-    figures=("predicted_vs_actual", "residuals_by_year"),
+    figures=("predicted_vs_actual", "residuals_by_year", "interval_coverage"),
     is_classification=False,
 )
 CLASSIFICATION = Task(

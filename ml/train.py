@@ -72,10 +72,12 @@ def git_commit() -> str | None:
 
 
 def prediction_frame(
-    run_id: str, config: TrainConfig, track_ids: pd.Series, y: np.ndarray, result: CVResult,
-    threshold: float | None,
+    run_id: str, config: TrainConfig, track_ids: pd.Series, y: np.ndarray,
+    oof_prediction: np.ndarray, threshold: float | None,
+    bounds: tuple[np.ndarray, np.ndarray] | None,
 ) -> pd.DataFrame:  # fmt: skip
-    """ml.predictions rows: one per track, every one out-of-fold."""
+    """ml.predictions rows: one per track, every one out-of-fold (a regressor's with its
+    prediction interval, `bounds`)."""
     frame = pd.DataFrame({
         "run_id": run_id,
         "config_name": config.name,
@@ -93,8 +95,7 @@ def prediction_frame(
         "predicted_label": pd.array(np.full(len(y), pd.NA), dtype="boolean"),
         "actual_label": pd.array(np.full(len(y), pd.NA), dtype="boolean"),
     })  # fmt: skip
-    return frame.assign(**config.task.prediction_columns(y, result.oof_prediction, threshold,
-                                                        result.oof_bounds))  # fmt: skip
+    return frame.assign(**config.task.prediction_columns(y, oof_prediction, threshold, bounds))
 
 
 def significance_rows(
@@ -320,7 +321,8 @@ def record_run(
         with clock.measure(config.name, "plots"):
             plot_folder = write_run_plots(
                 paths, run_id, config,
-                predictions.assign(released_year=inputs.features["released_year"]),
+                predictions.assign(released_year=inputs.features["released_year"],
+                                   interval_level=config.cv.interval_level),
                 fitted.cv_result.importance,
             )  # fmt: skip
             tracking.log_artifacts(plot_folder, "plots")
@@ -427,7 +429,7 @@ def write_to_warehouse(
     }])  # fmt: skip
     predictions = prediction_frame(
         run_id, config, features[ID_COLUMN], target_vector(features, config.task),
-        fitted.cv_result, fitted.threshold,
+        fitted.cv_result.oof_prediction, fitted.threshold, fitted.cv_result.oof_bounds,
     )  # fmt: skip
     importance_rows = importance.assign(run_id=run_id) if importance is not None else None
     fold_scores = fold_score_rows(fitted.cv_result, config.cv.n_splits).assign(run_id=run_id)

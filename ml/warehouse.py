@@ -282,6 +282,16 @@ def read_training_ranges(path: Path, run_ids: list[str]) -> pd.DataFrame:
         ).df()
 
 
+def read_prediction_intervals(path: Path, run_id: str) -> pd.DataFrame:
+    """ml.prediction_intervals of a run (empty for runs from before they were kept)."""
+    with connect(path, read_only=True) as connection:
+        if not _has_table(connection, "ml.prediction_intervals"):
+            return pd.DataFrame(columns=INTERVAL_COLUMNS)
+        return connection.execute(
+            "select * from ml.prediction_intervals where run_id = ?", [run_id]
+        ).df()
+
+
 def read_model_versions(path: Path) -> pd.DataFrame:
     """ml.model_versions, the registry as the last training left it (empty before any)."""
     with connect(path, read_only=True) as connection:

@@ -36,6 +36,25 @@ def compare(
     return table.rename(columns=labels).reset_index()
 
 
+def show_intervals(runs: pd.DataFrame, champions: frozenset[str]) -> None:
+    """How far to trust a prediction: coverage of the regression champion's intervals."""
+    from ml import plots
+    from ml.report import RUN_PREDICTIONS_SQL
+
+    champion = runs[runs["run_id"].isin(champions) & (runs["task"] == "regression")]
+    if champion.empty:
+        return
+    run = champion.iloc[0]
+    predictions = data.query(RUN_PREDICTIONS_SQL, (run["run_id"],))
+    if predictions["predicted_log_streams_lower"].isna().all():
+        return  # a champion from before intervals were kept
+    st.subheader("How far to trust a prediction")
+    st.image(plots.png_bytes(plots.interval_coverage_figure(predictions, run["config_name"])))
+    st.caption("Each bar: the share of tracks whose true streams lie inside the champion's "
+               "out-of-fold prediction interval (split conformal, calibrated per bin of "
+               "predicted streams on rows the model never trained on).")  # fmt: skip
+
+
 def render() -> None:
     st.title("Experiments")
     if not data.has_runs():
@@ -50,6 +69,8 @@ def render() -> None:
         if len(table):
             st.subheader(task.name.capitalize())
             st.dataframe(table, hide_index=True)
+
+    show_intervals(runs, champions)
 
     st.subheader("Compare two runs")
     options = runs["run_id"].tolist()

@@ -150,6 +150,9 @@ def render() -> None:
     result = scored.predictions.iloc[0]
     left, right = st.columns(2)
     left.metric("Predicted streams", f"{result['predicted_streams']:,.0f}")
+    left.caption(f"{scored.interval_level:.0%} prediction interval: "
+                 f"{result['predicted_streams_lower']:,.0f} to "
+                 f"{result['predicted_streams_upper']:,.0f} streams")  # fmt: skip
     right.metric("Chance of the top 10 % by streams", f"{result['top_decile_probability']:.1%}")
     verdict = "yes" if result["is_predicted_top_decile"] else "no"
     st.markdown(

@@ -75,6 +75,8 @@ def test_every_page_renders_without_error(app_in_browser, sample_run):
         browser.get(f"{url}/{path}")
         text = wait_for_text(browser, finished)
         assert "Page not found" not in text
+        if path == "experiments":  # the regression champion's interval coverage
+            assert "How far to trust a prediction" in text
     # Between reads the app holds no connection: a writer gets the file at once.
     with warehouse.connect(sample_run.warehouse, read_only=False, wait_seconds=0):
         pass
@@ -111,6 +113,8 @@ def test_a_prediction_made_in_the_page_matches_cli_predict(app_in_browser, sampl
     expected = pd.read_csv(scored_csv).iloc[0]
     assert shown_log_streams == pytest.approx(expected["predicted_log_streams"], abs=5e-7)
     assert shown_probability == pytest.approx(expected["top_decile_probability"], abs=5e-7)
+    assert (f"90% prediction interval: {expected['predicted_streams_lower']:,.0f} to "
+            f"{expected['predicted_streams_upper']:,.0f} streams") in text  # fmt: skip
 
     # A second song, once the page and the models are loaded, then the first one again (cached:
     # no scoring, only Streamlit's round trip, the floor): both times are printed

@@ -22,6 +22,7 @@ def test_953_raw_rows_are_clean_or_rejected_with_a_reason(real_run):
 
 def test_real_run_predictions_runs_metrics_and_correlations(real_run):
     check.assert_predictions_for_every_feature_row_and_run(real_run)
+    check.assert_prediction_intervals(real_run)
     check.assert_runs_record_their_dataset(real_run)
     check.assert_metrics_and_baselines(real_run)
     check.assert_correlations_match_scipy(real_run)
@@ -40,8 +41,9 @@ def test_real_correlations_agree_with_the_published_reference(real_run):
 
 def test_real_run_metrics_equal_the_pinned_ones(real_run):
     """Every metric of the real file's run (1 CV repeat, 3 permutations) equals, to 1e-9, what
-    the code before the parallel training wrote (commit 68927df): a change made for speed
-    cannot quietly change a result. Regenerate the file only for a change of method."""
+    the code before the parallel training wrote (commit 68927df; the interval metrics since
+    they were added): a change made for speed cannot quietly change a result. Regenerate the
+    file only for a change of method."""
     pinned = json.loads(PINNED_METRICS.read_text(encoding="utf-8"))
     rows = check.query(real_run, """
         select r.config_name, m.metric, m.value, m.std

@@ -36,6 +36,7 @@ def test_every_raw_row_is_clean_or_rejected(sample_run):
 
 def test_predictions_runs_metrics_and_correlations(sample_run):
     check.assert_predictions_for_every_feature_row_and_run(sample_run)
+    check.assert_prediction_intervals(sample_run)
     check.assert_runs_record_their_dataset(sample_run)
     check.assert_metrics_and_baselines(sample_run)
     check.assert_correlations_match_scipy(sample_run)

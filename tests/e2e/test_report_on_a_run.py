@@ -26,18 +26,21 @@ def test_report_command_writes_one_self_contained_page(sample_run, tmp_path):
     assert "in_spotify_playlists" in why and "full_regression" in why
     for config in sample_run.config_names:
         assert f"<summary>{config} — " in page
+    trust = page.split("<h2>How far to trust a prediction</h2>")[1].split("<h2>")[0]
+    assert "90% interval" in trust and "<th>half_width</th>" in trust
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
-    shown = {(alt.split(" — ")[0], alt.rsplit(": ", 1)[1]) for alt in images[1:]}
+    assert images[:2] == ["correlations with log streams", "interval coverage"]
+    shown = {(alt.split(" — ")[0], alt.rsplit(": ", 1)[1]) for alt in images[2:]}
     assert ("full_classification", "calibration") in shown
-    assert ("full_regression", "residuals_by_year") in shown
-    assert images[0] == "correlations with log streams"
+    assert ("full_regression", "interval_coverage") in shown
     assert not re.search(r'src="(http|file|/)', page)  # nothing fetched from elsewhere
 
 
 def test_training_saves_each_runs_plots_beside_the_warehouse_and_in_mlflow(sample_run):
     run_ids = dict(check.query(sample_run, "select config_name, run_id from ml.runs"))
     expected = {
-        "full_regression": {"predicted_vs_actual", "residuals_by_year", "importance"},
+        "full_regression": {"predicted_vs_actual", "residuals_by_year", "interval_coverage",
+                            "importance"},
         "full_classification": {"roc", "precision_recall", "calibration", "importance"},
     }  # fmt: skip
     for config, stems in expected.items():
@@ -55,7 +58,8 @@ def test_report_uses_the_saved_plots_and_draws_them_when_they_are_gone(sample_ru
     )[0], strict=True)))  # fmt: skip
     saved = sample_run.warehouse.parent / "reports" / run["run_id"]
     with_saved = run_images(Paths(sample_run.warehouse, sample_run.mlflow_dir), run)
-    assert list(with_saved) == ["predicted_vs_actual", "residuals_by_year", "importance"]
+    assert list(with_saved) == ["predicted_vs_actual", "residuals_by_year", "interval_coverage",
+                                "importance"]  # fmt: skip
     assert with_saved["importance"] == (saved / "importance.png").read_bytes()
 
     copy = tmp_path / "copy.duckdb"  # a warehouse with no reports/ folder beside it

@@ -11,6 +11,7 @@ import numpy as np
 
 from ml import warehouse
 from ml.features import feature_matrix, resolve_feature_set
+from ml.intervals import Intervals
 from ml.model_files import load_model
 from ml.tasks import TASKS
 from support.checks import assert_sql_scores_match, every_model_type_fitted
@@ -56,8 +57,8 @@ import json, sys
 import duckdb
 connection = duckdb.connect(sys.argv[1], read_only=True)
 rows = connection.execute(
-    "select track_id, ml.predict_log_streams(t), ml.predict_top_decile_probability(t) "
-    "from marts.track_features t order by track_id"
+    "select track_id, ml.predict_log_streams(t), ml.predict_top_decile_probability(t), "
+    "ml.predict_log_streams_interval(t) from marts.track_features t order by track_id"
 ).fetchall()
 versioned = connection.execute(sys.argv[2]).fetchall()
 print(json.dumps({"rows": rows, "versioned": versioned, "modules": sorted(sys.modules)}))
@@ -90,3 +91,9 @@ def test_a_plain_duckdb_client_scores_every_row_with_the_champions(real_run):
         model = load_model(Path(champion["model_path"]), champion["model_name"])
         expected = TASKS[row].predict(model, feature_matrix(frame, list(model.feature_names_in_)))
         np.testing.assert_allclose(rows[:, column].astype(float), expected, rtol=0, atol=1e-9)
+        if row == "regression":
+            intervals = Intervals.from_rows(
+                warehouse.read_prediction_intervals(run.warehouse, champion["run_id"])
+            )
+            bounds = [[interval[side] for interval in rows[:, 3]] for side in ("lower", "upper")]
+            np.testing.assert_allclose(bounds, intervals.bounds(expected), rtol=0, atol=1e-9)

@@ -44,6 +44,8 @@ def test_arrow_and_executemany_write_the_same_rows(tmp_path):
         "predicted_streams": np.nan, "predicted_probability": np.nan,
         "predicted_label": pd.array([True, None] * 25, dtype="boolean"),
         "actual_label": pd.array([None] * 50, dtype="boolean"),
+        "predicted_log_streams_lower": np.nan, "predicted_log_streams_upper": np.nan,
+        "predicted_streams_lower": np.nan, "predicted_streams_upper": np.nan,
     })  # fmt: skip
     tables = {}
     for method in ("arrow", "executemany"):

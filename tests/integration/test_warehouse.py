@@ -28,7 +28,9 @@ def run_frames(run_id: str, tracks: list) -> tuple[pd.DataFrame, pd.DataFrame, p
         "run_id": run_id, "config_name": "c", "task": "regression", "track_id": tracks,
         "is_out_of_fold": True, "predicted_log_streams": 19.0, "actual_log_streams": 18.0,
         "predicted_streams": 1.8e8, "predicted_probability": None, "predicted_label": None,
-        "actual_label": None,
+        "actual_label": None, "predicted_log_streams_lower": 18.0,
+        "predicted_log_streams_upper": 20.0, "predicted_streams_lower": 6.6e7,
+        "predicted_streams_upper": 4.9e8,
     })  # fmt: skip
     return run, metrics, predictions
 

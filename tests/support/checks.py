@@ -55,6 +55,41 @@ def assert_predictions_for_every_feature_row_and_run(run: PipelineRun) -> None:
     assert scalar(run, "select bool_and(is_out_of_fold) from ml.predictions")
 
 
+def assert_prediction_intervals(run: PipelineRun) -> None:
+    """Every regression prediction lies inside its interval (streams bounds = exp of the log
+    ones), no classification prediction has one; every regression run measured its coverage
+    and calibrated its final model's bins on every track, each once."""
+    outside = scalar(run, """
+        select count(*) filter (where (
+            predicted_log_streams_lower <= predicted_log_streams
+            and predicted_log_streams <= predicted_log_streams_upper
+            and abs(predicted_streams_lower / exp(predicted_log_streams_lower) - 1) < 1e-12
+            and abs(predicted_streams_upper / exp(predicted_log_streams_upper) - 1) < 1e-12
+        ) is not true)
+        from ml.predictions where task = 'regression'
+    """)  # fmt: skip
+    assert outside == 0
+    assert scalar(run, """
+        select count(predicted_log_streams_lower) + count(predicted_streams_upper)
+        from ml.predictions where task = 'classification'
+    """) == 0  # fmt: skip
+    per_run = query(run, """
+        select r.n_rows, l.value, c.value, sum(i.calibration_rows)
+        from ml.runs r
+        join ml.run_metrics l on l.run_id = r.run_id and l.metric = 'interval_level'
+        join ml.run_metrics c on c.run_id = r.run_id and c.metric = 'interval_coverage'
+        join ml.prediction_intervals i on i.run_id = r.run_id
+        where r.task = 'regression'
+        group by all
+    """)  # fmt: skip
+    regression_runs = scalar(run, "select count(*) from ml.runs where task = 'regression'")
+    assert len(per_run) == regression_runs > 0
+    for n_rows, level, coverage, calibration_rows in per_run:
+        assert level == 0.9 and calibration_rows == n_rows
+        # Calibrated on residuals the model trained on, coverage would fall far below.
+        assert 0.8 <= coverage <= 1.0
+
+
 def assert_runs_record_their_dataset(run: PipelineRun) -> None:
     sha = file_sha256(run.raw_csv)
     names = query(run, "select distinct dataset_name, dataset_sha256 from ml.runs")
@@ -76,7 +111,8 @@ def assert_metrics_and_baselines(run: PipelineRun) -> None:
     """)  # fmt: skip
     regression = {metric for task, metric in rows if task == "regression"}
     classification = {metric for task, metric in rows if task == "classification"}
-    assert {"r2", "rmse", "mae", "baseline_r2"} <= regression
+    assert {"r2", "rmse", "mae", "baseline_r2", "interval_coverage", "interval_mean_width",
+            "interval_level"} <= regression  # fmt: skip
     assert {
         "roc_auc",
         "pr_auc",

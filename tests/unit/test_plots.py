@@ -26,10 +26,15 @@ def correlations() -> pd.DataFrame:
 def regression_predictions(rows: int = 60) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     actual = rng.normal(19, 1, rows)
+    predicted = actual + rng.normal(0, 0.3, rows)
     return pd.DataFrame({
         "actual_log_streams": actual,
-        "predicted_log_streams": actual + rng.normal(0, 0.3, rows),
-        "released_year": pd.array(rng.choice([2019, 2020, 2021, None], rows), dtype="Int64"),
+        "predicted_log_streams": predicted,
+        "predicted_log_streams_lower": predicted - 0.5,
+        "predicted_log_streams_upper": predicted + 0.5,
+        "released_year": pd.array(rng.choice([1990, 2019, 2020, 2023, None], rows),
+                                  dtype="Int64"),
+        "interval_level": 0.9,
     })  # fmt: skip
 
 
@@ -59,12 +64,27 @@ def labels(figure) -> tuple[str, str, str]:
 def test_a_regression_run_gets_fit_residuals_and_importance():
     figures = plots.run_figures(REGRESSION, "full_regression", regression_predictions(),
                                 importance())  # fmt: skip
-    assert list(figures) == ["predicted_vs_actual", "residuals_by_year", "importance"]
+    assert list(figures) == ["predicted_vs_actual", "residuals_by_year", "interval_coverage",
+                             "importance"]  # fmt: skip
     for figure in figures.values():
         title, x_label, y_label = labels(figure)
         assert title and x_label, f"unlabelled figure: {title!r}"
     assert "full_regression" in figures["predicted_vs_actual"].axes[0].get_title()
     assert "R²" in figures["importance"].axes[0].get_xlabel()
+
+
+def test_interval_coverage_is_drawn_per_decile_and_year_band_against_the_level():
+    frame = regression_predictions(rows=200)
+    figure = plots.interval_coverage_figure(frame, "full_regression")
+    by_decile, by_band = figure.axes
+    inside = (frame["actual_log_streams"] - frame["predicted_log_streams"]).abs() <= 0.5
+    decile = pd.qcut(frame["predicted_log_streams"].rank(method="first"), 10, labels=False)
+    heights = [bar.get_height() for bar in by_decile.patches]
+    np.testing.assert_allclose(heights, inside.groupby(decile).mean())
+    assert [tick.get_text() for tick in by_band.get_xticklabels()] == [
+        "before 2000", "2015–2019", "2020–2021", "2023 on"]  # fmt: skip
+    assert by_decile.lines[0].get_ydata()[0] == 0.9
+    assert f"{inside.mean():.1%} of 200 tracks" in figure._suptitle.get_text()
 
 
 def test_a_classification_run_gets_roc_precision_recall_and_calibration():
@@ -102,7 +122,7 @@ def test_residuals_summarise_only_years_with_enough_tracks():
     figure = plots.residuals_by_year_figure(frame, "run")
     median_line = figure.axes[0].get_lines()[0]
     assert 1950 not in median_line.get_xdata()
-    assert set(median_line.get_xdata()) == {2019, 2020, 2021}
+    assert set(median_line.get_xdata()) == {1990, 2019, 2020, 2023}
 
 
 def test_figures_are_saved_as_png_files(tmp_path):

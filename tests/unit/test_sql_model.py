@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from ml.errors import UserError
 from ml.features import ALL_FEATURES, CATEGORICAL, feature_matrix, resolve_feature_set
 from ml.pipeline import make_pipeline_for
-from ml.sql_model import compile_model, macro_statements, number
+from ml.sql_model import INTERVAL_MACRO, compile_model, macro_statements, number
 from ml.tasks import TASKS
 from support.checks import assert_sql_scores_match, sql_scores
 
@@ -110,11 +110,13 @@ def test_macros_follow_the_champions():
         "is_champion": [False, True, True],
         "model_name": ["r", "r", "c"],
         "model_path": ["", "", ""],
+        "run_id": ["a", "b", "c"],
     })  # fmt: skip
     existing = {"predict_log_streams_v1", "predict_log_streams_v2",
                 "predict_top_decile_probability_v5", "not_ours_v1"}  # fmt: skip
     assert macro_statements(versions, existing) == [
         "create or replace macro ml.predict_log_streams(t) as ml.predict_log_streams_v2(t)",
+        INTERVAL_MACRO.format(versioned="predict_log_streams_v2", run_id="b"),
         "create or replace macro ml.predict_top_decile_probability(t) as "
         "ml.predict_top_decile_probability_v5(t)",
         "drop macro ml.predict_log_streams_v1",
