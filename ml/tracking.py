@@ -40,8 +40,9 @@ logging.getLogger("mlflow").setLevel(logging.WARNING)
 EXPERIMENT_NAME = "spotify-popularity"
 CHAMPION_ALIAS = "champion"
 # How a registered model is served; a champion of another format is replaced, not compared.
-# "2": a classifier carries its decision threshold (FixedThresholdClassifier).
-MODEL_FORMAT = "2"
+# "2": a classifier carries its decision threshold (FixedThresholdClassifier); "3": a
+# regressor's run keeps its prediction intervals (ml.prediction_intervals).
+MODEL_FORMAT = "3"
 
 
 @functools.cache

@@ -1,5 +1,6 @@
 -- Every song scored in SQL by the champion models (macros in schema ml, no Python), with the
--- champions' registry rows: the label is the probability cut at the classifier's threshold
+-- champions' registry rows: the label is the probability cut at the classifier's threshold;
+-- the streams interval is the regression champion's (90 % unless configured otherwise)
 with
 
 champion as (
@@ -15,6 +16,7 @@ scored as (
     select
         t.track_id,
         ml.predict_log_streams(t) as predicted_log_streams,
+        ml.predict_log_streams_interval(t) as log_streams_interval,
         ml.predict_top_decile_probability(t) as top_decile_probability
     from marts.track_features as t
 )
@@ -24,6 +26,8 @@ select
     tracks.artist_names,
     tracks.streams,
     round(exp(scored.predicted_log_streams)) as predicted_streams,
+    round(exp(scored.log_streams_interval.lower)) as predicted_streams_lower,
+    round(exp(scored.log_streams_interval.upper)) as predicted_streams_upper,
     round(scored.top_decile_probability, 3) as top_decile_probability,
     scored.top_decile_probability
     >= classifier.decision_threshold as is_predicted_top_decile,

@@ -13,6 +13,7 @@ from sklearn.metrics import confusion_matrix, r2_score
 
 from ml import warehouse
 from ml.features import feature_matrix
+from ml.intervals import Intervals
 from ml.model_files import load_model
 from ml.settings import PROJECT_ROOT
 from ml.tasks import TASKS
@@ -125,6 +126,13 @@ def test_songs_scored_in_sql_are_scored_as_the_champion_pipelines_score_them(sam
     expected = expected.sort_values(["log_streams", "track_id"], ascending=[False, True]).head(10)
     assert result["track_name"].tolist() == expected["track_name"].tolist()
     np.testing.assert_allclose(result["predicted_streams"], np.exp(expected["log_streams"]).round())
+    regressor_run = champions.query("task == 'regression'")["run_id"].iloc[0]
+    intervals = Intervals.from_rows(
+        warehouse.read_prediction_intervals(sample_run.warehouse, regressor_run)
+    )
+    for side, bound in zip(("lower", "upper"), intervals.bounds(expected["log_streams"]),
+                           strict=True):  # fmt: skip
+        np.testing.assert_allclose(result[f"predicted_streams_{side}"], np.exp(bound).round())
     np.testing.assert_allclose(result["top_decile_probability"], expected["probability"].round(3))
     assert result["is_predicted_top_decile"].tolist() == list(expected["probability"] >= threshold)
     by_task = champions.set_index("task")
