@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -97,6 +98,12 @@ def test_predict_scores_good_rows_and_reports_bad_ones(sample_run, tmp_path: Pat
     big, small = scored["predicted_log_streams"].tolist()
     assert big > small  # 9,000 playlists vs 40
     assert scored["top_decile_probability"].between(0, 1).all()
+    # The regression champion's interval, around the prediction, in log streams and streams.
+    assert (scored["predicted_log_streams_lower"] < scored["predicted_log_streams"]).all()
+    assert (scored["predicted_log_streams"] < scored["predicted_log_streams_upper"]).all()
+    upper = np.exp(scored["predicted_log_streams_upper"])
+    np.testing.assert_allclose(scored["predicted_streams_upper"], upper, rtol=1e-12)
+    assert "streams intervals calibrated to hold 90% of true values" in result.stdout
 
 
 def test_models_lists_one_champion_per_task(sample_run):

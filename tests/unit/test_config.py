@@ -74,6 +74,11 @@ def test_cv_settings_are_read_and_checked():
     assert (config.cv.n_splits, config.cv.n_repeats, config.cv.seed) == (3, 2, 7)
     with pytest.raises(UserError, match="unknown key\\(s\\) folds in 'cv'"):
         parse_config(minimal(cv={"folds": 3}), "t.yaml")
+    assert parse_config(minimal(cv={"interval_level": "0.8"}), "t.yaml").cv.interval_level == 0.8
+    with pytest.raises(UserError, match="t.yaml: cv needs 0 < interval_level < 1, got 90.0"):
+        parse_config(minimal(cv={"interval_level": 90}), "t.yaml")
+    with pytest.raises(UserError, match="t.yaml: cv: invalid literal for int"):
+        parse_config(minimal(cv={"n_splits": "five"}), "t.yaml")
 
 
 def test_missing_config_lists_the_known_ones():
