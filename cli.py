@@ -266,11 +266,9 @@ def run(
     counts = _row_counts(paths)
     results = train_configs(configs, paths, progress.step, clock)
     if profile_out is not None:
-        from ml.bench import machine_description
-
         title = (f"Where `cli.py run{' --all' if train_all else ''}` spent its time "
                  f"({len(configs)} configs)")  # fmt: skip
-        heading = _measurement_heading(title, dataset, machine_description())
+        heading = _measurement_heading(title, dataset)
         profile_out.write_text(clock.markdown(heading), encoding="utf-8")
     sample_note = " (SYNTHETIC SAMPLE)" if dataset.is_sample else ""
     click.echo(
@@ -295,18 +293,11 @@ def _emit(text: str, out_file: Path | None) -> None:
         click.echo(f"wrote {out_file}", err=True)
 
 
-def _measurement_heading(title: str, dataset, machine: str) -> list[str]:
+def _measurement_heading(title: str, dataset) -> list[str]:
     """A measurement file's first lines: what, on which machine, when, at which commit, data."""
-    from datetime import date
+    from ml.bench import measured_on
 
-    from ml.train import git_commit
-
-    return [
-        f"# {title}",
-        "",
-        f"Machine: {machine}. Date: {date.today()}. Commit: {(git_commit() or 'unknown')[:7]}. "
-        f"Data: {dataset.name} (sha256 {dataset.sha256[:12]}…).",
-    ]
+    return [f"# {title}", "", measured_on(f"{dataset.name} (sha256 {dataset.sha256[:12]}…)")]
 
 
 def _explanation_text(scored, top: int = 5) -> str:
@@ -567,7 +558,7 @@ def bench(
     """Time every stage (generate, dbt build, read, train, write-back, scoring in SQL and in
     scikit-learn) at several sizes, against the floor (DuckDB loading the same CSV) and the
     seed's pandas cleaning."""
-    from ml.bench import machine_description, parse_sizes, run_benchmark, write_reports
+    from ml.bench import parse_sizes, run_benchmark, write_reports
     from ml.config import load_config
     from ml.settings import WAREHOUSE_DIR
 
@@ -578,9 +569,7 @@ def bench(
     load_config(config_name)
     progress = Progress()
     results = run_benchmark(chosen, config_name, work_dir, write_rows, progress=progress.step)
-    markdown, json_path = write_reports(
-        results, machine_description(), out_dir or WAREHOUSE_DIR / "bench"
-    )
+    markdown, json_path = write_reports(results, out_dir or WAREHOUSE_DIR / "bench")
     click.echo(markdown.read_text(encoding="utf-8"))
     click.echo(f"wrote {markdown} and {json_path}")
 
@@ -594,7 +583,7 @@ def macro_limits(out_file: Path | None, warehouse: Path | None) -> None:
     import tempfile
 
     from ml import warehouse as store
-    from ml.bench import machine_description, macros_markdown, measure_macros
+    from ml.bench import macros_markdown, measure_macros
     from ml.dataset import Dataset
     from ml.settings import resolve_paths
 
@@ -603,8 +592,7 @@ def macro_limits(out_file: Path | None, warehouse: Path | None) -> None:
     dataset = Dataset(Path(built["dataset_path"]), built["dataset_sha256"], is_sample=False)
     with tempfile.TemporaryDirectory(prefix="spotify-macros-") as scratch:
         limits = measure_macros(path, Path(scratch))
-    heading = _measurement_heading("What a model costs as a DuckDB macro", dataset,
-                                   machine_description())  # fmt: skip
+    heading = _measurement_heading("What a model costs as a DuckDB macro", dataset)
     _emit(macros_markdown(limits, heading), out_file)
 
 
@@ -617,7 +605,6 @@ def macro_limits(out_file: Path | None, warehouse: Path | None) -> None:
 def latency(raw: Path | None, repeats: int, out_file: Path | None, warehouse: Path | None) -> None:
     """Time a build and predictions (10 songs, the whole file, one song in a running process)
     next to their floors, on a copy of a trained warehouse."""
-    from ml.bench import machine_description
     from ml.dataset import resolve_raw_csv
     from ml.latency import markdown, measure
     from ml.predict import load_scorer
@@ -627,8 +614,7 @@ def latency(raw: Path | None, repeats: int, out_file: Path | None, warehouse: Pa
     load_scorer(paths)  # a trained warehouse, or a one-line error now
     dataset = resolve_raw_csv(raw)
     seconds = measure(paths, dataset.path, repeats, Progress().step)
-    heading = _measurement_heading("How long a build and a prediction take", dataset,
-                                   machine_description())  # fmt: skip
+    heading = _measurement_heading("How long a build and a prediction take", dataset)
     _emit(markdown(seconds, heading), out_file)
 
 

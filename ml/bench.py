@@ -362,6 +362,16 @@ def macros_markdown(limits: pd.DataFrame, heading: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def measured_on(data: str) -> str:
+    """The line a measurement file starts with: the machine, date, commit and data."""
+    from datetime import date
+
+    from ml.train import git_commit
+
+    return (f"Machine: {machine_description()}. Date: {date.today()}. "
+            f"Commit: {(git_commit() or 'unknown')[:7]}. Data: {data}.")  # fmt: skip
+
+
 def machine_description() -> str:
     cpus = multiprocessing.cpu_count()
     memory_gb = _total_memory_gb()
@@ -377,9 +387,10 @@ def _total_memory_gb() -> float:
         return float("nan")
 
 
-def to_markdown(results: list[StageResult], machine: str) -> str:
+def to_markdown(results: list[StageResult], measured: str) -> str:
+    """The stage table under `measured` (measured_on's line)."""
     lines = [
-        f"Machine: {machine}. Data: synthetic rows from `cli.py make-sample` (seed 2023).",
+        measured,
         "",
         "| rows | stage | wall s | rows/s | peak MB | x floor | note |",
         "|---|---|---:|---:|---:|---:|---|",
@@ -395,13 +406,14 @@ def to_markdown(results: list[StageResult], machine: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports(results: list[StageResult], machine: str, out_dir: Path) -> tuple[Path, Path]:
+def write_reports(results: list[StageResult], out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown_path, json_path = out_dir / "bench.md", out_dir / "bench.json"
-    markdown_path.write_text(to_markdown(results, machine), encoding="utf-8")
+    measured = measured_on("synthetic rows from `cli.py make-sample` (seed 2023)")
+    markdown_path.write_text(to_markdown(results, measured), encoding="utf-8")
     records = [{**asdict(result), "rows_per_second": result.rows_per_second} for result in results]
     json_path.write_text(
-        json.dumps({"machine": machine, "results": records}, indent=2), encoding="utf-8"
+        json.dumps({"measured_on": measured, "results": records}, indent=2), encoding="utf-8"
     )
     return markdown_path, json_path
 

@@ -79,8 +79,8 @@ def test_markdown_table_relates_each_stage_to_the_floor():
         StageResult("10k", "floor: DuckDB load", 10_000, 0.5, 100),
         StageResult("10k", "dbt build", 10_000, 2.0, 300),
     ]
-    table = to_markdown(results, "test machine")
-    assert "test machine" in table
+    table = to_markdown(results, "Machine: test machine. Date: 2026-12-02.")
+    assert table.startswith("Machine: test machine. Date: 2026-12-02.\n")
     assert "| 10k | dbt build | 2.00 | 5,000 | 300 | 4.0 |" in table
 
 
