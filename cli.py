@@ -300,6 +300,27 @@ def _measurement_heading(title: str, dataset) -> list[str]:
     return [f"# {title}", "", measured_on(f"{dataset.name} (sha256 {dataset.sha256[:12]}…)")]
 
 
+def _predictions_text(predictions, interval_level: float) -> str:
+    """Scored songs as a terminal table, rounded (--output writes every column in full)."""
+    import pandas as pd
+
+    intervals = zip(predictions["predicted_streams_lower"],
+                    predictions["predicted_streams_upper"], strict=True)  # fmt: skip
+    return pd.DataFrame(
+        {
+            "raw row": predictions["raw_row_number"],
+            "track": predictions["track_name"].str.slice(0, 30),
+            "predicted streams": predictions["predicted_streams"].map("{:,.0f}".format),
+            f"{interval_level:.0%} interval": [
+                f"{low:,.0f} to {high:,.0f}" for low, high in intervals
+            ],
+            "top 10 % probability": predictions["top_decile_probability"].map("{:.3f}".format),
+            "top 10 %": predictions["is_predicted_top_decile"].map({True: "yes", False: "no"}),
+            "outside training range": predictions["outside_training_range"],
+        }
+    ).to_string(index=False)
+
+
 def _explanation_text(scored, top: int = 5) -> str:
     """Per scored song and task: the model's output as its base value plus the `top` largest
     contributions (and the rest summed)."""
@@ -351,7 +372,7 @@ def predict(
     if output_csv is not None:
         scored.predictions.to_csv(output_csv, index=False)
     else:
-        click.echo(scored.predictions.to_string(index=False))
+        click.echo(_predictions_text(scored.predictions, scored.interval_level))
     if scored.contributions is not None:
         click.echo(_explanation_text(scored))
     flagged = int((scored.predictions["outside_training_range"] != "").sum())

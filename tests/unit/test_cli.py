@@ -95,3 +95,22 @@ def test_make_sample_writes_a_seeded_file(invoke, tmp_path):
     assert result.exit_code == 0
     assert result.stdout.strip() == f"wrote 30 data rows to {target}"
     assert target.read_bytes().count(b"\r\n") == 31
+
+
+def test_predictions_print_rounded_with_their_interval():
+    import pandas as pd
+
+    predictions = pd.DataFrame({
+        "raw_row_number": [1, 2], "track_name": ["Seven", "A very long track name that goes on"],
+        "predicted_streams": [103_559_271.9, 2_000.4],
+        "predicted_streams_lower": [52_859_850.2, 1e3],
+        "predicted_streams_upper": [202_886_000.7, 4e3], "top_decile_probability": [0.91234, 0.0],
+        "is_predicted_top_decile": [True, False], "outside_training_range": ["", "bpm (unseen)"],
+    })  # fmt: skip
+    lines = cli._predictions_text(predictions, 0.9).splitlines()
+    assert lines[0].split() == ["raw", "row", "track", "predicted", "streams", "90%", "interval",
+                                "top", "10", "%", "probability", "top", "10", "%", "outside",
+                                "training", "range"]  # fmt: skip
+    assert lines[1].split() == ["1", "Seven", "103,559,272", "52,859,850", "to", "202,886,001",
+                                "0.912", "yes"]  # fmt: skip
+    assert "A very long track name that go " in lines[2] and "bpm (unseen)" in lines[2]
