@@ -61,7 +61,17 @@ rows = connection.execute(
     "ml.predict_log_streams_interval(t) from marts.track_features t order by track_id"
 ).fetchall()
 versioned = connection.execute(sys.argv[2]).fetchall()
-print(json.dumps({"rows": rows, "versioned": versioned, "modules": sorted(sys.modules)}))
+connection.close()
+# Attached under another name, the macros work once it is the current database.
+attached = duckdb.connect()
+attached.execute(f"attach '{sys.argv[1]}' as songs (read_only)")
+attached.execute("use songs")
+via_attach = attached.execute(
+    "select track_id, ml.predict_log_streams(t), ml.predict_top_decile_probability(t), "
+    "ml.predict_log_streams_interval(t) from marts.track_features t order by track_id"
+).fetchall()
+print(json.dumps({"rows": rows, "versioned": versioned, "modules": sorted(sys.modules),
+                  "same_when_attached": via_attach == rows}))
 """
 
 
@@ -83,6 +93,7 @@ def test_a_plain_duckdb_client_scores_every_row_with_the_champions(real_run):
     scored = json.loads(result.stdout)
     assert not [name for name in scored["modules"] if name == "ml" or name.startswith("ml.")]
     assert scored["versioned"] == [[0.0, 0.0]]
+    assert scored["same_when_attached"]
     frame = warehouse.read_track_features(run.warehouse)
     rows = np.array(scored["rows"], dtype=object)
     assert list(rows[:, 0]) == list(frame["track_id"])
