@@ -73,12 +73,16 @@ def render() -> None:
     show_intervals(runs, champions)
 
     st.subheader("Compare two runs")
-    options = runs["run_id"].tolist()
-    labels = dict(zip(options, runs.apply(_run_label, axis=1), strict=True))
+    task = st.radio("Task", list(TASKS), horizontal=True)
+    task_runs = runs[runs["task"] == task]
+    options = task_runs["run_id"].tolist()
+    if len(options) < 2:
+        st.info(f"Train two {task} configs to compare them.")
+        return
+    labels = dict(zip(options, task_runs.apply(_run_label, axis=1), strict=True))
     left, right = st.columns(2)
     first = left.selectbox("First run", options, format_func=labels.get, index=0)
-    second = right.selectbox("Second run", options, format_func=labels.get,
-                             index=min(1, len(options) - 1))  # fmt: skip
+    second = right.selectbox("Second run", options, format_func=labels.get, index=1)
     if first == second:
         st.info("Pick two different runs to compare.")
         return
