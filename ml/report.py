@@ -18,7 +18,13 @@ import pandas as pd
 
 from ml import warehouse
 from ml.settings import Paths
-from ml.summaries import REJECT_REASONS_SQL, champion_run_ids, experiment_table, latest_runs
+from ml.summaries import (
+    REJECT_REASONS_SQL,
+    champion_run,
+    champion_run_ids,
+    experiment_table,
+    latest_runs,
+)
 from ml.tasks import TASKS
 
 REPORT_FILE = "report.html"
@@ -129,11 +135,9 @@ def _table(frame: pd.DataFrame) -> str:
 def interval_section(paths: Paths, data: ReportData) -> list[str]:
     """How far to trust a prediction: the regression champion's interval bins and the
     coverage of its out-of-fold intervals by decile and release year (none without one)."""
-    champion = data.runs[data.runs["run_id"].isin(data.champion_run_ids)
-                         & (data.runs["task"] == "regression")]  # fmt: skip
-    if champion.empty:
+    run = champion_run(data.runs, data.champion_run_ids, "regression")
+    if run is None:
         return []
-    run = champion.iloc[0]
     bins = warehouse.read_prediction_intervals(paths.warehouse, run["run_id"])
     if bins.empty:
         return []

@@ -26,6 +26,12 @@ def champion_run_ids(versions: pd.DataFrame) -> frozenset[str]:
     return frozenset(versions.loc[versions["is_champion"], "run_id"])
 
 
+def champion_run(runs: pd.DataFrame, champions: frozenset[str], task: str) -> pd.Series | None:
+    """The ml.runs row of `task`'s current champion (None before there is one)."""
+    found = runs[runs["run_id"].isin(champions) & (runs["task"] == task)]
+    return None if found.empty else found.iloc[0]
+
+
 def experiment_table(
     runs: pd.DataFrame, metrics: pd.DataFrame, fold_scores: pd.DataFrame, task: Task,
     champions: frozenset[str],

@@ -218,18 +218,18 @@ def fit_and_evaluate(
             metrics = pd.concat([metrics, significance.result()])
     final_model = final_fit.result()
     threshold, intervals, served = None, None, chosen_pipeline(final_model)
-    if not config.task.is_classification:
-        intervals = calibrate(y, result.first_repeat_prediction, config.cv.interval_level)
-        metrics = pd.concat([metrics, pd.DataFrame([{
-            "metric": "interval_level", "value": intervals.level, "std": None,
-            "n_splits": result.n_splits,
-        }])], ignore_index=True)  # fmt: skip
     if config.task.is_classification:
         threshold = best_f1_threshold(y, result.oof_prediction)
         # The threshold travels inside the model: its predict() gives the top-decile label.
         served = FixedThresholdClassifier(
             FrozenEstimator(served), threshold=threshold, response_method="predict_proba"
         ).fit(X.iloc[final_rows], y[final_rows])
+    else:
+        intervals = calibrate(y, result.first_repeat_prediction, config.cv.interval_level)
+        metrics = pd.concat([metrics, pd.DataFrame([{
+            "metric": "interval_level", "value": intervals.level, "std": None,
+            "n_splits": result.n_splits,
+        }])], ignore_index=True)  # fmt: skip
     return FittedConfig(
         plan, model_params, result, metrics, threshold, final_rows, served,
         chosen_params(final_model), training_ranges(X.iloc[final_rows]), intervals,

@@ -7,7 +7,7 @@ import streamlit as st
 
 from ml.app import data
 from ml.compare import compare_runs
-from ml.summaries import champion_run_ids, experiment_table
+from ml.summaries import champion_run, champion_run_ids, experiment_table
 from ml.tasks import TASKS
 
 
@@ -41,10 +41,9 @@ def show_intervals(runs: pd.DataFrame, champions: frozenset[str]) -> None:
     from ml import plots
     from ml.report import RUN_PREDICTIONS_SQL
 
-    champion = runs[runs["run_id"].isin(champions) & (runs["task"] == "regression")]
-    if champion.empty:
+    run = champion_run(runs, champions, "regression")
+    if run is None:
         return
-    run = champion.iloc[0]
     predictions = data.query(RUN_PREDICTIONS_SQL, (run["run_id"],))
     if predictions["predicted_log_streams_lower"].isna().all():
         return  # a champion from before intervals were kept
