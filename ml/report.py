@@ -132,29 +132,50 @@ def _table(frame: pd.DataFrame) -> str:
     return f"<div class='wide'>{frame.to_html(index=False, escape=True, border=0, na_rep='')}</div>"
 
 
-def interval_section(paths: Paths, data: ReportData) -> list[str]:
-    """How far to trust a prediction: the regression champion's interval bins and the
-    coverage of its out-of-fold intervals by decile and release year (none without one)."""
-    run = champion_run(data.runs, data.champion_run_ids, "regression")
+@dataclass(frozen=True)
+class ChampionIntervals:
+    """The regression champion's run, its interval bins (with the streams factor they mean)
+    and its coverage figure (PNG), as the report and the app show them."""
+
+    run: pd.Series
+    bins: pd.DataFrame
+    level: float
+    coverage_png: bytes
+
+
+def champion_intervals(
+    paths: Paths, runs: pd.DataFrame, champions: frozenset[str]
+) -> ChampionIntervals | None:
+    """None without a regression champion, or for one trained before intervals were kept."""
+    run = champion_run(runs, champions, "regression")
     if run is None:
-        return []
+        return None
     bins = warehouse.read_prediction_intervals(paths.warehouse, run["run_id"])
     if bins.empty:
-        return []
+        return None
     table = bins.assign(streams_factor=np.exp(bins["half_width"]))[
         ["prediction_from", "prediction_to", "half_width", "streams_factor", "calibration_rows"]
     ]  # fmt: skip
-    level = float(bins["interval_level"].iloc[0])
+    return ChampionIntervals(run, table, float(bins["interval_level"].iloc[0]),
+                             run_images(paths, run)["interval_coverage"])  # fmt: skip
+
+
+def interval_section(paths: Paths, data: ReportData) -> list[str]:
+    """How far to trust a prediction: the regression champion's interval bins and the
+    coverage of its out-of-fold intervals by decile and release year (none without one)."""
+    shown = champion_intervals(paths, data.runs, data.champion_run_ids)
+    if shown is None:
+        return []
     return [
         "<h2>How far to trust a prediction</h2>",
-        f"<p class='note'>The regression champion ({html.escape(run['config_name'])}) gives "
-        f"each prediction a {level:.0%} interval: the predicted log streams ± the half-width "
-        "of its bin (ml.prediction_intervals), i.e. predicted streams times or divided by "
-        "streams_factor. Calibrated by split conformal prediction on out-of-fold residuals; "
-        "interval_coverage in the experiment table is measured on each CV fold's test rows, "
-        "the figure on the stored out-of-fold intervals.</p>",
-        _table(table.round(3)),
-        _img(run_images(paths, run)["interval_coverage"], "interval coverage"),
+        f"<p class='note'>The regression champion ({html.escape(shown.run['config_name'])}) "
+        f"gives each prediction a {shown.level:.0%} interval: the predicted log streams ± the "
+        "half-width of its bin (ml.prediction_intervals), i.e. predicted streams times or "
+        "divided by streams_factor. Calibrated by split conformal prediction on out-of-fold "
+        "residuals; interval_coverage in the experiment table is measured on each CV fold's "
+        "test rows, the figure on the stored out-of-fold intervals.</p>",
+        _table(shown.bins.round(3)),
+        _img(shown.coverage_png, "interval coverage"),
     ]
 
 

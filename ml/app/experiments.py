@@ -7,7 +7,7 @@ import streamlit as st
 
 from ml.app import data
 from ml.compare import compare_runs
-from ml.summaries import champion_run, champion_run_ids, experiment_table
+from ml.summaries import champion_run_ids, experiment_table
 from ml.tasks import TASKS
 
 
@@ -38,17 +38,13 @@ def compare(
 
 def show_intervals(runs: pd.DataFrame, champions: frozenset[str]) -> None:
     """How far to trust a prediction: coverage of the regression champion's intervals."""
-    from ml import plots
-    from ml.report import RUN_PREDICTIONS_SQL
+    from ml.report import champion_intervals
 
-    run = champion_run(runs, champions, "regression")
-    if run is None:
+    shown = champion_intervals(data.paths(), runs, champions)
+    if shown is None:
         return
-    predictions = data.query(RUN_PREDICTIONS_SQL, (run["run_id"],))
-    if predictions["predicted_log_streams_lower"].isna().all():
-        return  # a champion from before intervals were kept
     st.subheader("How far to trust a prediction")
-    st.image(plots.png_bytes(plots.interval_coverage_figure(predictions, run["config_name"])))
+    st.image(shown.coverage_png)
     st.caption("Each bar: the share of tracks whose true streams lie inside the champion's "
                "out-of-fold prediction interval (split conformal, calibrated per bin of "
                "predicted streams on rows the model never trained on).")  # fmt: skip
