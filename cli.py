@@ -81,9 +81,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _build(raw: Path | None, warehouse: Path | None, progress: Progress, strict: bool,
-           max_rejected_share: float):  # fmt: skip
-    from ml.build import build_warehouse
+           max_rejected_share: float, engine: str = "duckdb"):  # fmt: skip
+    from ml.build import build_spark, build_warehouse
     from ml.dataset import resolve_raw_csv
+
+    if engine == "spark" and strict:
+        raise UserError("--strict needs the DuckDB engine: Spark replaces its tables in place")
     from ml.settings import resolve_paths
 
     paths = resolve_paths(warehouse)
@@ -96,8 +99,12 @@ def _build(raw: Path | None, warehouse: Path | None, progress: Progress, strict:
             fg="yellow",
             bold=True,
         )
-    result, warning = build_warehouse(paths.warehouse, dataset, progress.step, progress.detail,
-                                      max_rejected_share, strict)  # fmt: skip
+    if engine == "spark":
+        result, warning = build_spark(paths.spark_dir, dataset, progress.step, progress.detail,
+                                      max_rejected_share)  # fmt: skip
+    else:
+        result, warning = build_warehouse(paths.warehouse, dataset, progress.step,
+                                          progress.detail, max_rejected_share, strict)  # fmt: skip
     return paths, dataset, result, warning
 
 
@@ -106,17 +113,26 @@ def _warn(warning: str | None) -> None:
         click.secho(f"warning: {warning}", err=True, fg="yellow", bold=True)
 
 
-def _row_counts(paths) -> dict:
-    from ml import warehouse
+def _row_counts(paths, engine: str = "duckdb") -> dict:
+    from functools import partial
 
-    row = warehouse.read_table(paths.warehouse, "audit.build_dataset").iloc[0]
-    return {key: int(row[key]) for key in ("raw_rows", "clean_rows", "rejected_rows")}
+    from ml import spark, warehouse
+    from ml.build import row_counts
+
+    if engine == "spark":
+        return row_counts(partial(spark.read_sql, paths.spark_dir))
+    return row_counts(partial(warehouse.read_sql, paths.warehouse))
 
 
 strict_option = click.option(
     "--strict", is_flag=True, envvar="SPOTIFY_STRICT",
     help="Fail (and keep the previous warehouse) when more rows are rejected than "
     "--max-rejected-share [env SPOTIFY_STRICT].",
+)  # fmt: skip
+engine_option = click.option(
+    "--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+    help="Where dbt builds: the DuckDB file, or Spark (tables in warehouse/spark/, beside the "
+    "DuckDB file; needs requirements-spark.txt and Java).",
 )  # fmt: skip
 max_rejected_option = click.option(
     "--max-rejected-share", type=click.FloatRange(0, 1), default=MAX_REJECTED_SHARE,
@@ -131,15 +147,18 @@ max_rejected_option = click.option(
 @raw_option
 @strict_option
 @max_rejected_option
+@engine_option
 @warehouse_option
-def build(raw: Path | None, strict: bool, max_rejected_share: float,
+def build(raw: Path | None, strict: bool, max_rejected_share: float, engine: str,
           warehouse: Path | None) -> None:  # fmt: skip
     """Build and test the warehouse with dbt (staging, marts, audit)."""
     progress = Progress()
-    paths, dataset, result, warning = _build(raw, warehouse, progress, strict, max_rejected_share)
-    counts = _row_counts(paths)
+    paths, dataset, result, warning = _build(raw, warehouse, progress, strict,
+                                             max_rejected_share, engine)  # fmt: skip
+    counts = _row_counts(paths, engine)
+    built = paths.spark_dir if engine == "spark" else paths.warehouse.name
     click.echo(
-        f"built {paths.warehouse.name} from {dataset.name}: {counts['raw_rows']} raw rows = "
+        f"built {built} from {dataset.name}: {counts['raw_rows']} raw rows = "
         f"{counts['clean_rows']} clean + {counts['rejected_rows']} rejected; "
         f"{result.passed} dbt nodes passed"
     )

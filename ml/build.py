@@ -7,11 +7,14 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-from ml import warehouse
+import pandas as pd
+
+from ml import spark, warehouse
 from ml.dataset import Dataset
-from ml.dbt import DbtFailure, DbtResult, run_dbt, scoring_sql
+from ml.dbt import SPARK_TARGET, DbtFailure, DbtResult, run_dbt, scoring_sql
 from ml.errors import UserError
 from ml.raw_file import inspect_raw_csv
 from ml.settings import MAX_REJECTED_SHARE
@@ -48,7 +51,7 @@ def build_warehouse(
             result = _build_copy(
                 warehouse_path, building, dataset, raw_format.encoding, on_line, parallel=False
             )
-        warning = rejection_warning(building, max_rejected_share)
+        warning = rejection_warning(partial(warehouse.read_sql, building), max_rejected_share)
         if warning and strict:
             raise UserError(f"{warning}; the warehouse was left as it was (--strict)")
         os.replace(building, warehouse_path)
@@ -57,14 +60,50 @@ def build_warehouse(
     return result, warning
 
 
-def rejection_warning(path: Path, max_share: float) -> str | None:
+def build_spark(
+    spark_dir: Path, dataset: Dataset, on_step: Callable[[str], None] | None = None,
+    on_line: Callable[[str], None] | None = None,
+    max_rejected_share: float = MAX_REJECTED_SHARE,
+) -> tuple[DbtResult, str | None]:  # fmt: skip
+    """The Spark target built and tested in `spark_dir`, in this process (ml/spark.py). Spark
+    replaces each table as its model finishes: a failed build leaves the tables it had
+    already replaced (the DuckDB build's all-or-nothing copy has no Spark counterpart here).
+    dbt's compiled SQL and results of the last build stay in `spark_dir`/dbt."""
+    raw_format = inspect_raw_csv(dataset.path)
+    if on_step is not None:
+        on_step(f"dbt build --target spark: {dataset.path.name} -> {spark_dir}")
+    spark.session(spark_dir)
+    artifacts = spark_dir / "dbt"
+    shutil.rmtree(artifacts, ignore_errors=True)
+    artifacts.mkdir(parents=True)
+    result = run_dbt(
+        ["build", "--exclude-resource-type", "unit_test"],
+        spark_dir,
+        dataset.path,
+        artifacts,
+        raw_sha256=dataset.sha256,
+        encoding=raw_format.encoding,
+        on_line=on_line,
+        target=SPARK_TARGET,
+    )
+    warning = rejection_warning(partial(spark.read_sql, spark_dir), max_rejected_share)
+    return result, warning
+
+
+def row_counts(read_sql: Callable[[str], pd.DataFrame]) -> dict[str, int]:
+    """The raw, clean and rejected rows of the last build, from audit.build_dataset."""
+    row = read_sql("select raw_rows, clean_rows, rejected_rows from audit.build_dataset").iloc[0]
+    return {key: int(row[key]) for key in ("raw_rows", "clean_rows", "rejected_rows")}
+
+
+def rejection_warning(read_sql: Callable[[str], pd.DataFrame], max_share: float) -> str | None:
     """One line when a build rejected more than `max_share` of the rows: the share and the
-    most frequent reasons."""
-    counts = warehouse.read_table(path, "audit.build_dataset").iloc[0]
-    raw_rows, rejected = int(counts["raw_rows"]), int(counts["rejected_rows"])
+    most frequent reasons. `read_sql` queries the engine that built."""
+    counts = row_counts(read_sql)
+    raw_rows, rejected = counts["raw_rows"], counts["rejected_rows"]
     if not raw_rows or rejected / raw_rows <= max_share:
         return None
-    reasons = warehouse.read_sql(path, """
+    reasons = read_sql("""
         select reject_reason, count(*) as n from audit.rejected_rows
         group by reject_reason order by n desc, reject_reason limit 3
     """)  # fmt: skip

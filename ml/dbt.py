@@ -20,12 +20,14 @@ from ml.settings import (
     RAW_ENCODING_ENV,
     RAW_PARALLEL_ENV,
     RAW_SHA256_ENV,
+    SPARK_WAREHOUSE_ENV,
     WAREHOUSE_ENV,
 )
 
 PARTIAL_PARSE = "partial_parse.msgpack"
-# dbt's parse of the project, kept between builds (dbt re-parses only what changed).
-SAVED_PARSE = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE
+# The profile's targets: DuckDB (the default) and Spark.
+DUCKDB_TARGET = "dev"
+SPARK_TARGET = "spark"
 
 # dbt's structured log events that report a node's outcome (shown as build progress).
 NODE_RESULT_EVENTS = {"LogModelResult", "LogTestResult", "LogNodeNoOpResult", "LogSkipBecauseError"}
@@ -55,57 +57,95 @@ def run_dbt(
     encoding: str = "latin-1",
     parallel_reader: bool = True,
     on_line: Callable[[str], None] | None = None,
+    target: str = DUCKDB_TARGET,
 ) -> DbtResult:
-    """`dbt <command>` against `warehouse`, reading `raw_csv`, its artifacts (manifest, run
-    results) in `target_path`. Outcomes come from dbt's artifacts and structured log, not its
-    console text. Raises DbtFailure.
+    """`dbt <command>` against `warehouse` (the DuckDB file, or the Spark target's folder),
+    reading `raw_csv`, its artifacts (manifest, run results) in `target_path`. Outcomes come
+    from dbt's artifacts and structured log, not its console text. Raises DbtFailure.
 
-    dbt runs in the warehouse's folder and names the file without its folder, so the profile
-    (part of what dbt checks before reusing a saved parse) is the same for every build of a
-    file of that name; the saved parse is copied in and the new one kept after a success."""
+    On DuckDB, dbt runs in a child process in the warehouse's folder and names the file
+    without its folder, so the profile (part of what dbt checks before reusing a saved parse)
+    is the same for every build of a file of that name. On Spark, dbt runs in this process:
+    its session method starts Spark here, and this process's later reads use that session.
+    The saved parse is copied in and the new one kept after a success."""
     if "'" in str(raw_csv) or "'" in str(warehouse):
         raise UserError(f"paths may not contain a single quote: {raw_csv}")
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     env = {
-        **os.environ,
         WAREHOUSE_ENV: warehouse.name,
         RAW_CSV_ENV: str(raw_csv),
         RAW_SHA256_ENV: raw_sha256,
         RAW_ENCODING_ENV: encoding,
         RAW_PARALLEL_ENV: "true" if parallel_reader else "false",
+        SPARK_WAREHOUSE_ENV: str(warehouse),
     }
-    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    if SAVED_PARSE.is_file():
-        shutil.copy(SAVED_PARSE, target_path / PARTIAL_PARSE)
+    saved_parse = _saved_parse(target)
+    if saved_parse.is_file():
+        shutil.copy(saved_parse, target_path / PARTIAL_PARSE)
     arguments = [
-        sys.executable, "-m", "dbt.cli.main", *command,
+        *command,
         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(target_path), "--log-format", "json",
+        "--target-path", str(target_path), "--log-format", "json", "--target", target,
     ]  # fmt: skip
+    errors: list[str] = []
+
+    def hear(event: dict) -> None:
+        if event["name"] in NODE_RESULT_EVENTS and on_line is not None:
+            on_line(event["msg"])
+        elif event["level"] == "error":
+            errors.append(event["msg"].strip())
+
+    run = _run_in_process if target == SPARK_TARGET else _run_in_child
+    succeeded = run(arguments, env, warehouse.parent, hear, errors)
+    results = _run_results(target_path)
+    if not succeeded:
+        raise _failure(command[0], results, [error for error in errors if error])
+    _save_parse(target_path / PARTIAL_PARSE, saved_parse)
+    return DbtResult(passed=sum(result["status"] in PASSED for result in results))
+
+
+def _run_in_child(arguments: list[str], env: dict, folder: Path, hear, errors: list[str]) -> bool:
+    """dbt in a child process in `folder` (its DuckDB connection and lock end with it)."""
     process = subprocess.Popen(
-        arguments,
-        cwd=warehouse.parent,
-        env=env,
+        [sys.executable, "-m", "dbt.cli.main", *arguments],
+        cwd=folder,
+        env={"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    errors = []
     assert process.stdout is not None
     for line in process.stdout:
         event = _event(line)
         if event is None:
             errors.append(line.strip())
-        elif event["name"] in NODE_RESULT_EVENTS and on_line is not None:
-            on_line(event["msg"])
-        elif event["level"] == "error":
-            errors.append(event["msg"].strip())
-    return_code = process.wait()
-    results = _run_results(target_path)
-    if return_code != 0:
-        raise _failure(command[0], results, [error for error in errors if error])
-    _save_parse(target_path / PARTIAL_PARSE)
-    return DbtResult(passed=sum(result["status"] in PASSED for result in results))
+        else:
+            hear(event)
+    return process.wait() == 0
+
+
+def _run_in_process(arguments: list[str], env: dict, folder: Path, hear, errors: list[str]) -> bool:
+    """dbt in this process, its events heard as they happen, `env` set while it runs."""
+    from dbt.cli.main import dbtRunner
+
+    previous = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+    def on_event(event) -> None:
+        hear({"name": event.info.name, "msg": event.info.msg, "level": event.info.level})
+
+    try:
+        result = dbtRunner(callbacks=[on_event]).invoke([*arguments, "--quiet"])
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    if result.exception is not None:
+        errors.append(str(result.exception))
+    return result.success
 
 
 def _event(line: str) -> dict | None:
@@ -139,14 +179,20 @@ def _failure(command: str, results: list[dict], errors: list[str]) -> DbtFailure
     return DbtFailure(f"dbt {command} failed: {detail}", node)
 
 
-def _save_parse(parse: Path) -> None:
+def _saved_parse(target: str) -> Path:
+    """dbt's parse of the project for `target`, kept between builds (dbt re-parses only what
+    changed; a parse made for another target would be parsed again in full)."""
+    return DBT_PROJECT_DIR / "target" / f"{target}.{PARTIAL_PARSE}"
+
+
+def _save_parse(parse: Path, saved: Path) -> None:
     """Keep `parse` as the saved parse; a copy then a rename, so a reader never sees half."""
     if not parse.is_file():
         return
-    SAVED_PARSE.parent.mkdir(parents=True, exist_ok=True)
-    copy = SAVED_PARSE.with_name(f"{PARTIAL_PARSE}.{os.getpid()}")
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    copy = saved.with_name(f"{saved.name}.{os.getpid()}")
     shutil.copyfile(parse, copy)
-    os.replace(copy, SAVED_PARSE)
+    os.replace(copy, saved)
 
 
 def declared_columns(properties_file: str, name: str) -> list[dict]:

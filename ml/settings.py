@@ -21,6 +21,7 @@ RAW_SHA256_ENV = "SPOTIFY_RAW_SHA256"
 RAW_PARALLEL_ENV = "SPOTIFY_RAW_PARALLEL"
 LOCK_WAIT_ENV = "SPOTIFY_LOCK_WAIT_SECONDS"
 MLFLOW_DIR_ENV = "SPOTIFY_MLFLOW_DIR"
+SPARK_WAREHOUSE_ENV = "SPOTIFY_SPARK_WAREHOUSE"
 
 # A build that rejects a larger share of the rows ends with a warning (an error under --strict).
 MAX_REJECTED_SHARE = 0.05
@@ -40,6 +41,11 @@ class Paths:
     @property
     def artifact_location(self) -> Path:
         return self.mlflow_dir / "mlartifacts"
+
+    @property
+    def spark_dir(self) -> Path:
+        """The Spark target's tables and catalog (cli.py --engine spark), beside the DuckDB file."""
+        return self.warehouse.parent / "spark"
 
     @property
     def reports_dir(self) -> Path:

@@ -2,7 +2,8 @@
 
 Tests live by kind: `unit/` (no dbt, CLI or browser: `pytest tests/unit`, the fast tier, is also
 `pytest -m "not slow"`), `integration/` (dbt builds and the CLI on small files), `e2e/` (whole
-pipeline runs, the app in a browser); helpers in `support/`."""
+pipeline runs, the app in a browser), `spark/` (the Spark engine: `pytest -m spark`); helpers
+in `support/`."""
 
 from __future__ import annotations
 
@@ -61,14 +62,19 @@ def real_run(real_csv, tmp_path_factory) -> PipelineRun:
 
 
 UNIT_TESTS = Path(__file__).parent / "unit"
+SPARK_TESTS = Path(__file__).parent / "spark"
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items) -> None:
     """Under `pytest -n 2 --dist loadgroup` (pytest.ini), the tests that share a whole-pipeline
     run go to one worker, so each run is made once; the other tests spread over both. Marks
-    everything outside unit/ as the slow tier."""
+    everything outside unit/ as the slow tier, and the tests in spark/ as spark (one worker:
+    they share its Spark builds)."""
     for item in items:
+        if SPARK_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.spark)
+            item.add_marker(pytest.mark.xdist_group("spark"))
         for fixture in ("sample_run", "real_run"):
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.xdist_group(fixture))

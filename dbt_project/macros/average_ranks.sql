@@ -10,9 +10,9 @@
         ranked_value,
         {% for column in where_present %}
         sum(tracks_with_{{ column }}) over running
-        - (tracks_with_{{ column }} - 1) / 2.0 as average_rank_where_{{ column }},
+        - (tracks_with_{{ column }} - 1) / 2 as average_rank_where_{{ column }},
         {% endfor %}
-        sum(tracks) over running - (tracks - 1) / 2.0 as average_rank
+        sum(tracks) over running - (tracks - 1) / 2 as average_rank
     from (
         select
             {{ value_sql }} as ranked_value,

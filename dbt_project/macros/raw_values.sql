@@ -8,7 +8,7 @@
     returns it (trimmed; placeholders are null). -#}
 {% macro parse_integer(text_sql) -%}
     case
-        when regexp_full_match({{ text_sql }}, '-?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)([.]0+)?')
+        when {{ full_match(text_sql, '-?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)([.]0+)?') }}
             then try_cast(split_part(replace({{ text_sql }}, ',', ''), '.', 1) as bigint)
     end
 {%- endmacro %}
@@ -23,9 +23,9 @@
     DuckDB plans it much faster than an IN list, which matters on one song's prediction.) -#}
 {% macro clean_text(column_sql) -%}
     case
-        when not regexp_full_match(
-            {{ column_sql }}, ' *(?i:{{ missing_value_placeholders() | join("|") }})? *'
-        )
+        when not {{ full_match(
+            column_sql, ' *(?i:' ~ missing_value_placeholders() | join('|') ~ ')? *'
+        ) }}
             then trim({{ column_sql }})
     end
 {%- endmacro %}

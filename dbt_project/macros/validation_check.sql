@@ -3,9 +3,9 @@
     missing value) does not fail. -#}
 {% macro validation_check(reason, field, value_sql, failed_sql) -%}
     when coalesce({{ failed_sql }}, false)
-        then {
-            'reason': '{{ reason }}',
-            'field': '{{ field }}',
-            'value': cast({{ value_sql }} as varchar)
-        }
+        then {{ struct_of({
+            'reason': "'" ~ reason ~ "'",
+            'field': "'" ~ field ~ "'",
+            'value': 'cast(' ~ value_sql ~ ' as ' ~ dbt.type_string() ~ ')',
+        }) }}
 {%- endmacro %}

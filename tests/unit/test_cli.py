@@ -63,6 +63,15 @@ def test_named_raw_file_that_is_missing_fails_in_one_line(invoke, tmp_path):
     assert not (tmp_path / "w.duckdb").exists()
 
 
+def test_spark_engine_refuses_strict_in_one_line(invoke, tmp_path):
+    result = invoke("build", "--engine", "spark", "--strict",
+                    "--warehouse", str(tmp_path / "w.duckdb"))  # fmt: skip
+    assert one_line_error(result) == (
+        "error: --strict needs the DuckDB engine: Spark replaces its tables in place"
+    )
+    assert not (tmp_path / "spark").exists()
+
+
 def test_unknown_config_fails_in_one_line(invoke, tmp_path):
     result = invoke("train", "--config", "nope", "--warehouse", str(tmp_path / "w.duckdb"))
     assert "error: config not found: nope" in one_line_error(result)

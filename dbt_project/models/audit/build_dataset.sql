@@ -19,20 +19,20 @@ row_counts as (
 build_dataset as (
 
     select
-        parse_filename(raw_file.filename) as dataset_name,
+        {{ file_name('raw_file.filename') }} as dataset_name,
         raw_file.filename as dataset_path,
         {#- cli.py passes the sha256 it computed while streaming the file; a plain `dbt build`
             leaves it unset and DuckDB hashes the file (holding the whole file in memory). #}
         {% if env_var('SPOTIFY_RAW_SHA256', '') -%}
             '{{ env_var('SPOTIFY_RAW_SHA256') }}' as dataset_sha256,
         {%- else -%}
-            sha256(raw_file.content) as dataset_sha256,
+            {{ sha256_hex('raw_file.content') }} as dataset_sha256,
         {%- endif %}
         raw_file.size as dataset_bytes,
         row_counts.raw_rows,
         row_counts.clean_rows,
         row_counts.rejected_rows,
-        current_timestamp::timestamp as built_at
+        cast(current_timestamp as timestamp) as built_at
     from raw_file
     cross join row_counts
 

@@ -4,7 +4,11 @@ with
 
 tracks as (
 
-    select * from {{ ref('tracks') }}
+    select
+        *,
+        -- artist_names lists the artists separated by commas
+        length(artist_names) - length(replace(artist_names, ',', '')) + 1 as names_listed
+    from {{ ref('tracks') }}
 
 ),
 
@@ -14,9 +18,9 @@ artist_count_differs as (
         raw_row_number,
         'artist_count_differs_from_names' as warning,
         'artist_count' as warned_field,
-        artist_count || ' artists, ' || len(string_split(artist_names, ',')) || ' names' as warned_value
+        artist_count || ' artists, ' || names_listed || ' names' as warned_value
     from tracks
-    where artist_count != len(string_split(artist_names, ','))
+    where artist_count != names_listed
 
 )
 

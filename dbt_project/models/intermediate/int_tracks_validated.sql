@@ -13,13 +13,13 @@ staged as (
 
 ),
 
-checked as materialized (
+checked as {{ cte_hint('materialized') }} (
 
     -- materialized: both the duplicate search and the verdicts read it, rules run once.
     select
         raw_row_number,
         streams,
-        md5_number({{ track_identity() }}) as track_key,
+        {{ text_hash(track_identity()) }} as track_key,
         -- noqa: disable=LT02
         case
             {{ validation_check('extra_fields', 'surplus_fields', 'surplus_fields', 'surplus_fields is not null') }}
@@ -97,11 +97,12 @@ duplicated_tracks as (
     -- with the most streams is the latest; ties keep the first row.
     select
         passing.track_key,
-        arg_max(
-            passing.raw_row_number, [coalesce(passing.streams, -1), -passing.raw_row_number]
-        ) as kept_raw_row_number
+        {{ arg_max(
+            'passing.raw_row_number',
+            sort_key(['coalesce(passing.streams, -1)', '-passing.raw_row_number'])
+        ) }} as kept_raw_row_number
     from passing
-    semi join repeated_tracks
+    inner join repeated_tracks
         on passing.track_key = repeated_tracks.track_key
     group by passing.track_key
 

@@ -38,7 +38,7 @@
 
 with
 
-track_features as not materialized (
+track_features as {{ cte_hint('not materialized') }} (
 
     -- not materialized: each CTE below reads the few columns it needs (no wide copy)
     select * from {{ ref('track_features') }}
@@ -49,14 +49,14 @@ track_features as not materialized (
 {{ average_ranks('log_streams_ranks', 'log_streams', where_present=features_with_nulls) }},
 
 {% for feature in features -%}
-{{ average_ranks(feature ~ '_ranks', feature ~ '::double') }},
+{{ average_ranks(feature ~ '_ranks', 'cast(' ~ feature ~ ' as double)') }},
 
 {% endfor -%}
 ranked as (
 
     select
         {%- for feature in features %}
-        track_features.{{ feature }}::double as {{ feature }},
+        cast(track_features.{{ feature }} as double) as {{ feature }},
         {{ feature }}_ranks.average_rank as {{ feature }}__rank,
         {%- if feature in features_with_nulls %}
         case
@@ -73,32 +73,24 @@ ranked as (
         on track_features.log_streams = log_streams_ranks.ranked_value
     {%- for feature in features %}
     left join {{ feature }}_ranks
-        on track_features.{{ feature }}::double = {{ feature }}_ranks.ranked_value
+        on cast(track_features.{{ feature }} as double) = {{ feature }}_ranks.ranked_value
     {%- endfor %}
-
-),
-
-aggregated as (
-
-    select
-        [
-            {%- for feature in features %}
-            {
-                'feature': '{{ feature }}',
-                'n': count({{ feature }}),
-                'pearson_r': corr({{ feature }}, log_streams),
-                'spearman_rho': corr({{ feature }}__rank, {{ feature }}__log_streams_rank)
-            }{{ ',' if not loop.last }}
-            {%- endfor %}
-        ] as per_feature
-    from ranked
 
 ),
 
 correlations as (
 
-    select unnest(per_feature, recursive := true)
-    from aggregated
+    {%- set per_feature = [] -%}
+    {%- for feature in features -%}
+        {%- do per_feature.append(struct_of({
+            'feature': "'" ~ feature ~ "'",
+            'n': 'count(' ~ feature ~ ')',
+            'pearson_r': 'corr(' ~ feature ~ ', log_streams)',
+            'spearman_rho': 'corr(' ~ feature ~ '__rank, ' ~ feature ~ '__log_streams_rank)',
+        })) -%}
+    {%- endfor %}
+    select {{ rows_of_structs(per_feature) }}
+    from ranked
 
 ),
 

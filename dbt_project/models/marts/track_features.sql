@@ -10,7 +10,7 @@ tracks as (
 
 top_decile as (
 
-    select quantile_cont(streams, 0.9) as min_streams
+    select {{ quantile_cont('streams', 0.9) }} as min_streams
     from tracks
 
 ),
@@ -35,10 +35,11 @@ track_features as (
         tracks.artist_count,
         tracks.musical_key,
         tracks.mode,
-        year(tracks.released_date)::bigint as released_year,
-        month(tracks.released_date)::bigint as released_month,
-        day(tracks.released_date)::bigint as released_day,
-        date_diff('day', tracks.released_date, {{ snapshot_date }}) as days_since_release,
+        cast(year(tracks.released_date) as bigint) as released_year,
+        cast(month(tracks.released_date) as bigint) as released_month,
+        cast(day(tracks.released_date) as bigint) as released_day,
+        cast({{ dbt.datediff('tracks.released_date', snapshot_date, 'day') }} as bigint)
+            as days_since_release,
 
         ---------- platform counts (measured at the same time as streams)
         tracks.in_spotify_playlists,
@@ -50,9 +51,9 @@ track_features as (
         tracks.in_shazam_charts,
 
         ---------- engineered as in the seed project
-        tracks.danceability_pct * tracks.energy_pct / 100.0 as danceability_x_energy,
-        tracks.valence_pct * tracks.energy_pct / 100.0 as valence_x_energy,
-        (tracks.danceability_pct + tracks.energy_pct + tracks.valence_pct) / 3.0
+        cast(tracks.danceability_pct * tracks.energy_pct as double) / 100 as danceability_x_energy,
+        cast(tracks.valence_pct * tracks.energy_pct as double) / 100 as valence_x_energy,
+        cast(tracks.danceability_pct + tracks.energy_pct + tracks.valence_pct as double) / 3
             as mean_danceability_energy_valence,
 
         ---------- targets

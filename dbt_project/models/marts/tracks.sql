@@ -27,7 +27,7 @@ tracks as (
     select
         ---------- ids
         -- the first 60 bits of the md5 of the song's identity: a number is cheaper to store and join
-        ('0x' || left(md5({{ track_identity() }}), 15))::bigint as track_id,
+        {{ hex_to_bigint('left(md5(' ~ track_identity() ~ '), 15)') }} as track_id,
         raw_row_number,
 
         ---------- text

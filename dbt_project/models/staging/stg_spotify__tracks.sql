@@ -2,9 +2,9 @@ with
 
 landed as (
 
-    -- base_spotify__tracks is a table written in file order, so rowid is the row's position.
+    -- base_spotify__tracks is a table written in file order (macros/land_raw_file.sql).
     select
-        rowid + 1 as raw_row_number,
+        {{ landed_row_number() }} as raw_row_number,
         *
     from {{ ref('base_spotify__tracks') }}
 

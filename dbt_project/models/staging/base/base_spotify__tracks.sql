@@ -11,7 +11,7 @@ source as (
     -- no_surplus_field: a column that is always there, so the pattern below matches one.
     select
         *,
-        null::varchar as no_surplus_field
+        cast(null as {{ dbt.type_string() }}) as no_surplus_field
     from {{ source('spotify', 'raw_tracks') }}
 
 ),
@@ -21,14 +21,13 @@ cleaned as (
     -- Every cell trimmed, blanks and missing-value placeholders as null: once per cell.
     select
         {{ clean_text('track_name') }} as track_name,
-        {{ clean_text('"artist(s)_name"') }} as artist_names,
-        {{ clean_text('"key"') }} as musical_key,
-        {{ clean_text('"mode"') }} as mode,
+        {{ clean_text(adapter.quote('artist(s)_name')) }} as artist_names,
+        {{ clean_text(adapter.quote('key')) }} as musical_key,
+        {{ clean_text(adapter.quote('mode')) }} as mode,
         {%- for raw_name, clean_name in numeric_columns.items() %}
-            {{ clean_text('"' ~ raw_name ~ '"') }} as {{ clean_name }}_cell,
+            {{ clean_text(adapter.quote(raw_name)) }} as {{ clean_name }}_cell,
         {%- endfor %}
-        -- Fields beyond the header's columns: DuckDB's reader names them column24, column25...
-        nullif(concat_ws(',', *columns('^column[0-9]+$|^no_surplus_field$')), '') as surplus_fields
+        {{ surplus_fields() }} as surplus_fields
     from source
 
 ),

@@ -1,0 +1,96 @@
+{#- How each engine reads the raw CSV. DuckDB reads it in place: the source's
+    external_location (models/staging/_spotify__sources.yml) is a read_csv call, and the
+    landed table's row id is the row's position. Spark has no such source or row id: before
+    every run (on-run-start) it registers the file as an external CSV table, and a view over
+    it turns the reader's record of malformed lines into the same surplus_fields. -#}
+
+{#- Fields beyond the header's columns, joined by commas; null when there are none. -#}
+{% macro surplus_fields() -%}
+    {{ return(adapter.dispatch('surplus_fields')()) }}
+{%- endmacro %}
+{% macro duckdb__surplus_fields() -%}
+    {#- DuckDB's reader names them column24, column25...; no_surplus_field is a column the
+        model adds so that the pattern always matches one. -#}
+    nullif(concat_ws(',', *columns('^column[0-9]+$|^no_surplus_field$')), '')
+{%- endmacro %}
+{% macro spark__surplus_fields() -%}
+    surplus_fields
+{%- endmacro %}
+
+{#- The 1-based position of a row of the landed table (base_spotify__tracks) in the file. -#}
+{% macro landed_row_number() -%}
+    {{ return(adapter.dispatch('landed_row_number')()) }}
+{%- endmacro %}
+{% macro duckdb__landed_row_number() -%}
+    rowid + 1
+{%- endmacro %}
+{% macro spark__landed_row_number() -%}
+    {#- The file is read as one partition (multiLine), so the landed table is one file in
+        file order, and monotonically increasing ids follow it. -#}
+    cast(row_number() over (order by monotonically_increasing_id()) as bigint)
+{%- endmacro %}
+
+{#- Registers the raw file with the engine before a run (dbt_project.yml, on-run-start). -#}
+{% macro land_raw_file() -%}
+    {{ return(adapter.dispatch('land_raw_file')()) }}
+{%- endmacro %}
+{% macro duckdb__land_raw_file() -%}
+{%- endmacro %}
+{% macro spark__land_raw_file() -%}
+    {%- if execute -%}
+        {%- set path = env_var('SPOTIFY_RAW_CSV', '../warehouse/raw/spotify-2023.csv') -%}
+        {%- set encoding = {'latin-1': 'ISO-8859-1', 'utf-8': 'UTF-8'}[
+            env_var('SPOTIFY_RAW_ENCODING', 'latin-1')] -%}
+        {%- set source = graph.sources['source.spotify.spotify.raw_tracks'] -%}
+        {%- set columns = source.columns.keys() | list -%}
+        {#- Surplus fields beyond this many are not shown (the row is rejected all the same). -#}
+        {%- set max_fields = columns | length + 32 -%}
+        {%- set schema = source.schema -%}
+        {%- do run_query('create database if not exists ' ~ schema) -%}
+        {%- do run_query('drop table if exists ' ~ schema ~ '.raw_tracks_file') -%}
+        {%- set create_file_table -%}
+            create table {{ schema }}.raw_tracks_file (
+                {%- for column in columns %}
+                {{ adapter.quote(column) }} string,
+                {%- endfor %}
+                _corrupt_record string
+            )
+            using csv
+            options (
+                path '{{ path }}', header 'true', multiLine 'true', quote '"', escape '"',
+                encoding '{{ encoding }}', mode 'PERMISSIVE',
+                columnNameOfCorruptRecord '_corrupt_record'
+            )
+        {%- endset -%}
+        {%- do run_query(create_file_table) -%}
+        {%- set create_view -%}
+            create or replace view {{ schema }}.raw_tracks as
+            select
+                {%- for column in columns %}
+                {{ adapter.quote(column) }},
+                {%- endfor %}
+                nullif(concat_ws(','
+                    {%- for field in range(columns | length + 1, max_fields + 1) -%}
+                    , all_fields.field{{ field }}
+                    {%- endfor -%}
+                ), '') as surplus_fields
+            from (
+                select
+                    *,
+                    from_csv(
+                        _corrupt_record,
+                        '{% for field in range(1, max_fields + 1) %}field{{ field }} string{{ ", " if not loop.last }}{% endfor %}',
+                        map('quote', '"', 'escape', '"')
+                    ) as all_fields
+                from {{ schema }}.raw_tracks_file
+            )
+        {%- endset -%}
+        {%- do run_query(create_view) -%}
+        {%- set create_file_view -%}
+            create or replace view {{ schema }}.raw_file as
+            select regexp_replace(path, '^file:', '') as filename, content, length as size
+            from binaryFile.`{{ path }}`
+        {%- endset -%}
+        {%- do run_query(create_file_view) -%}
+    {%- endif -%}
+{%- endmacro %}

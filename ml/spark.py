@@ -1,0 +1,70 @@
+"""The Spark engine (`--engine spark`): dbt's spark target, and the Spark session it runs in.
+
+dbt-spark's session method starts Spark inside the calling process, so one command builds and
+reads through one session. Its local catalog (a Derby database in the Spark folder) stays
+locked by this process until it ends: one process at a time per Spark folder, and one Spark
+folder per process."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import yaml
+
+from ml.errors import UserError
+from ml.settings import DBT_PROJECT_DIR, SPARK_WAREHOUSE_ENV
+
+INSTALL_HINT = "pip install -r requirements-spark.txt (and a Java 17 runtime)"
+
+
+def spark_conf(spark_dir: Path) -> dict[str, str]:
+    """The Spark settings of the profile's spark target (dbt_project/profiles.yml, the one
+    place they are written), for the Spark folder `spark_dir`."""
+    profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8"))
+    parameters = profile["spotify"]["outputs"]["spark"]["server_side_parameters"]
+    env = {**os.environ, SPARK_WAREHOUSE_ENV: str(spark_dir)}
+
+    def env_var(name: str, default: str | None = None) -> str:
+        return env.get(name, default)
+
+    return {
+        key: jinja2.Template(str(value)).render(env_var=env_var)
+        for key, value in parameters.items()
+    }
+
+
+def session(spark_dir: Path):
+    """This process's Spark session on `spark_dir`, started on first use. Its settings are
+    the profile's, and ANSI mode is off as dbt-spark's session sets it."""
+    # pyspark 4.3 warns on every conversion that it is not tested with pandas 3; the
+    # conversions this project makes are checked against DuckDB's by tests/spark/.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as error:
+        raise UserError(f"the Spark engine needs pyspark and dbt-spark: {INSTALL_HINT}") from error
+    active = SparkSession.getActiveSession()
+    conf = spark_conf(spark_dir)
+    if active is not None:
+        opened = active.conf.get("spark.sql.warehouse.dir")
+        if Path(opened.removeprefix("file:")) != Path(conf["spark.sql.warehouse.dir"]):
+            raise UserError(f"this process already uses the Spark folder of {opened}")
+        return active
+    # Spark's Python workers (mapInPandas) run this interpreter, not the first python3 found.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.enableHiveSupport()
+    for key, value in {**conf, "spark.sql.ansi.enabled": "false"}.items():
+        builder = builder.config(key, value)
+    started = builder.getOrCreate()
+    started.sparkContext.setLogLevel("ERROR")
+    return started
+
+
+def read_sql(spark_dir: Path, sql: str) -> pd.DataFrame:
+    """A small query's result in the driver, as a DataFrame."""
+    return session(spark_dir).sql(sql).toPandas()
