@@ -221,12 +221,14 @@ def _best_by_task(results: list) -> str:
 @click.option("--all", "train_all", is_flag=True, help="Train every config in ml/configs/.")
 @cv_repeats_option
 @permutations_option
+@engine_option
 @warehouse_option
 def train(
     config_refs: tuple[str, ...],
     train_all: bool,
     cv_repeats: int | None,
     permutations: int | None,
+    engine: str,
     warehouse: Path | None,
 ) -> None:
     """Train, cross-validate and log models; write predictions to schema ml."""
@@ -236,13 +238,22 @@ def train(
     if not config_refs and not train_all:
         raise UserError("name at least one --config, or use --all "
                         f"(configs: {', '.join(config_names())})")  # fmt: skip
-    from ml.train import train_configs
-
     configs = _select_configs(config_refs, train_all, cv_repeats, permutations)
     paths = resolve_paths(warehouse)
-    results = train_configs(configs, paths, Progress().step)
-    click.echo(f"trained {len(results)} config(s) into {paths.warehouse.name}; "
-               f"{_best_by_task(results)}")  # fmt: skip
+    results = _train(configs, paths, Progress().step, engine)
+    where = paths.spark_dir if engine == "spark" else paths.warehouse.name
+    click.echo(f"trained {len(results)} config(s) into {where}; {_best_by_task(results)}")
+
+
+def _train(configs: list, paths, step, engine: str, clock=None) -> list:
+    """Train on the engine's tables: DuckDB (ml/train.py) or Spark (ml/spark_train.py)."""
+    if engine == "spark":
+        from ml import spark_train
+
+        return spark_train.train_configs(configs, paths, step)
+    from ml.train import train_configs
+
+    return train_configs(configs, paths, step, clock)
 
 
 @cli.command()
@@ -261,6 +272,7 @@ def train(
     help="Write where the time went (dbt build, each config's fits, logging, plots, "
     "write-back; wall time against the floor) as Markdown to this file.",
 )  # fmt: skip
+@engine_option
 @warehouse_option
 def run(
     raw: Path | None,
@@ -271,19 +283,22 @@ def run(
     cv_repeats: int | None,
     permutations: int | None,
     profile_out: Path | None,
+    engine: str,
     warehouse: Path | None,
 ) -> None:
     """Build the warehouse with dbt, then train the default configs (or --all, or those named)."""
     from ml.profile import Clock
-    from ml.train import train_configs
 
+    if engine == "spark" and profile_out is not None:
+        raise UserError("--profile measures the DuckDB engine's stages; leave it out with Spark")
     configs = _select_configs(config_refs, train_all, cv_repeats, permutations)
     progress = Progress()
     clock = Clock()
     with clock.measure("", "dbt build"):
-        paths, dataset, _, warning = _build(raw, warehouse, progress, strict, max_rejected_share)
-    counts = _row_counts(paths)
-    results = train_configs(configs, paths, progress.step, clock)
+        paths, dataset, _, warning = _build(raw, warehouse, progress, strict, max_rejected_share,
+                                            engine)  # fmt: skip
+    counts = _row_counts(paths, engine)
+    results = _train(configs, paths, progress.step, engine, clock)
     if profile_out is not None:
         title = (f"Where `cli.py run{' --all' if train_all else ''}` spent its time "
                  f"({len(configs)} configs)")  # fmt: skip
@@ -592,12 +607,18 @@ def make_sample(rows: int | None, seed: int | None, out_path: Path | None) -> No
     type=click.IntRange(min=1),
     help="Rows for the Arrow vs executemany write-back comparison.",
 )
+@click.option(
+    "--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+    help="spark: also time the dbt build, the feature read and (up to 20,000 rows) training "
+    "on local Spark, beside DuckDB's.",
+)  # fmt: skip
 def bench(
-    sizes: str, config_name: str, out_dir: Path | None, work_dir: Path | None, write_rows: int
-) -> None:
+    sizes: str, config_name: str, out_dir: Path | None, work_dir: Path | None, write_rows: int,
+    engine: str,
+) -> None:  # fmt: skip
     """Time every stage (generate, dbt build, read, train, write-back, scoring in SQL and in
     scikit-learn) at several sizes, against the floor (DuckDB loading the same CSV) and the
-    seed's pandas cleaning."""
+    seed's pandas cleaning; with --engine spark, the build and feature read on Spark too."""
     from ml.bench import parse_sizes, run_benchmark, write_reports
     from ml.config import load_config
     from ml.settings import WAREHOUSE_DIR
@@ -608,7 +629,8 @@ def bench(
         raise UserError(str(error)) from None
     load_config(config_name)
     progress = Progress()
-    results = run_benchmark(chosen, config_name, work_dir, write_rows, progress=progress.step)
+    results = run_benchmark(chosen, config_name, work_dir, write_rows, progress=progress.step,
+                            spark=engine == "spark")  # fmt: skip
     markdown, json_path = write_reports(results, out_dir or WAREHOUSE_DIR / "bench")
     click.echo(markdown.read_text(encoding="utf-8"))
     click.echo(f"wrote {markdown} and {json_path}")

@@ -5,7 +5,8 @@ Stages per size: generate the CSV, the floor (DuckDB reading the same file into 
 dbt build, read the feature mart, train one config, write its predictions back, and score
 every row with that config's model twice: compiled to a DuckDB macro (ml/sql_model.py) and
 with scikit-learn's predict. Beside them, on the same data: the seed's pandas cleaning against
-the dbt build, and (once) write-back through Arrow against `executemany`.
+the dbt build, (once) write-back through Arrow against `executemany`, and with the Spark engine
+the same dbt build and feature read on local Spark (ml/spark.py).
 """
 
 from __future__ import annotations
@@ -80,6 +81,61 @@ def stage_build(csv_path: Path, warehouse_path: Path) -> tuple[float, int, str]:
     result, _ = build_warehouse(warehouse_path, dataset)
     seconds = time.perf_counter() - started
     return seconds, _raw_rows(warehouse_path), f"{result.passed} models and tests passed"
+
+
+def stage_build_spark(csv_path: Path, warehouse_path: Path) -> tuple[float, int, str]:
+    """`cli.py build --engine spark` as a user meets it: Spark's start-up included."""
+    from functools import partial
+
+    from ml import spark
+    from ml.build import build_spark, row_counts
+    from ml.dataset import Dataset, file_sha256
+    from ml.settings import resolve_paths
+
+    spark_dir = resolve_paths(warehouse_path).spark_dir
+    started = time.perf_counter()
+    dataset = Dataset(path=csv_path, sha256=file_sha256(csv_path), is_sample=False)
+    result, _ = build_spark(spark_dir, dataset)
+    seconds = time.perf_counter() - started
+    rows = row_counts(partial(spark.read_sql, spark_dir))["raw_rows"]
+    spark.stop()
+    return seconds, rows, f"{result.passed} models and tests passed; local[2], Parquet"
+
+
+def stage_read_features_spark(warehouse_path: Path) -> tuple[float, int, str]:
+    from ml import spark
+    from ml.settings import resolve_paths
+
+    started = time.perf_counter()
+    session = spark.session(resolve_paths(warehouse_path).spark_dir)
+    start_up = time.perf_counter() - started
+    frame = session.sql("select * from marts.track_features order by track_id").toPandas()
+    seconds = time.perf_counter() - started
+    spark.stop()
+    return seconds, len(frame), f"toPandas(), Spark's start-up ({start_up:.1f} s) included"
+
+
+def stage_train_spark(warehouse_path: Path, config_name: str) -> tuple[float, int, str]:
+    """What `cli.py train --engine spark` computes for one config (tracking and write-back
+    apart): Spark's start-up, the read, the fits as in the train stage, and every row's
+    out-of-fold prediction made in Spark."""
+    from ml import spark
+    from ml.config import load_config
+    from ml.features import ID_COLUMN, feature_matrix, target_vector
+    from ml.settings import resolve_paths
+    from ml.spark_train import out_of_fold_in_spark, read_training_inputs
+    from ml.train import fit_and_evaluate
+
+    config = load_config(config_name)
+    spark_dir = resolve_paths(warehouse_path).spark_dir
+    started = time.perf_counter()
+    frame = read_training_inputs(spark_dir, config.cv.large_data_rows).features
+    X, y = feature_matrix(frame, config.features), target_vector(frame, config.task)
+    fitted = fit_and_evaluate(config, X, y, keep_fold_models=True)
+    out_of_fold_in_spark(spark_dir, config, fitted.cv_result, frame[ID_COLUMN])
+    seconds = time.perf_counter() - started
+    spark.stop()
+    return seconds, len(X), f"{config_name}: {fitted.plan.describe(len(X))}"
 
 
 def stage_pandas(csv_path: Path) -> tuple[float, int, str]:
@@ -252,7 +308,10 @@ def run_benchmark(
     work_dir: Path | None = None,
     write_method_rows: int = WRITE_METHOD_ROWS,
     progress=print,
+    spark: bool = False,
 ) -> list[StageResult]:
+    """Every stage at every size; with `spark`, also the build and the feature read on Spark,
+    and training on Spark where it reads the mart into the driver (up to 20,000 rows)."""
     results: list[StageResult] = []
 
     def measure(size: str, stage: str, function: Callable, *args) -> StageResult:
@@ -265,6 +324,8 @@ def run_benchmark(
         )
         results.append(result)
         return result
+
+    from ml.config import load_config
 
     with tempfile.TemporaryDirectory(dir=work_dir, prefix="spotify-bench-") as scratch_name:
         scratch = Path(scratch_name)
@@ -280,6 +341,11 @@ def run_benchmark(
             measure(size, "write-back", stage_write_back, warehouse_path)
             measure(size, "score: SQL macro", stage_score_sql, warehouse_path, config_name)
             measure(size, "score: scikit-learn", stage_score_sklearn, warehouse_path, config_name)
+            if spark:
+                measure(size, "dbt build (Spark)", stage_build_spark, csv_path, warehouse_path)
+                measure(size, "read features (Spark)", stage_read_features_spark, warehouse_path)
+                if rows <= load_config(config_name).cv.large_data_rows:
+                    measure(size, "train (Spark)", stage_train_spark, warehouse_path, config_name)
             for leftover in (csv_path, warehouse_path, scratch / "floor.duckdb"):
                 leftover.unlink(missing_ok=True)
         label = f"{write_method_rows:,}"

@@ -47,6 +47,9 @@ class CVResult:
     importance: pd.DataFrame | None = None
     # Per outer fold, the parameters a config's search chose ({} without a search).
     fold_choices: tuple[dict, ...] = ()
+    # Per outer fold, its fitted model and test rows, when asked for (scoring elsewhere: Spark).
+    fold_models: tuple = ()
+    fold_test_rows: tuple[np.ndarray, ...] = ()
 
 
 def best_f1_threshold(y_true: np.ndarray, probability: np.ndarray) -> float:
@@ -115,14 +118,16 @@ class FoldOutcome:
     reference_scores: dict[str, float]
     importance_drops: pd.DataFrame | None
     choice: dict
+    fitted: Pipeline | None = None
 
 
 def evaluate_fold(
     model, X, y, task, train, test, seed, max_train_rows, importance_repeats, max_importance_rows,
-    interval_level,
+    interval_level, keep_model=False,
 ) -> FoldOutcome:  # fmt: skip
     """A job: fit on `train`, score on `test`, score the reference model likewise and, with
-    `importance_repeats`, measure held-out permutation importance."""
+    `importance_repeats`, measure held-out permutation importance; with `keep_model`, return
+    the fitted model too."""
     fitted, prediction, bounds, scores = _fit_and_score(
         model, X, y, train, test, task, seed, max_train_rows, interval_level
     )
@@ -136,7 +141,8 @@ def evaluate_fold(
             drops = heldout_importance(
                 fitted, X.iloc[scored], y[scored], task, importance_repeats, seed
             )
-    return FoldOutcome(prediction, bounds, scores, reference_scores, drops, chosen_params(fitted))
+    return FoldOutcome(prediction, bounds, scores, reference_scores, drops, chosen_params(fitted),
+                       fitted if keep_model else None)  # fmt: skip
 
 
 def _mean_fold_score(model, X, y, splits, task, max_rows=None) -> float:
@@ -191,6 +197,7 @@ def cross_validate(
     interval_level: float = 0.9,
     pool: JobPool | None = None,
     label: str = "",
+    keep_models: bool = False,
 ) -> CVResult:
     """Score `model` and the reference model on the same repeated K-fold splits.
 
@@ -199,7 +206,8 @@ def cross_validate(
     data, `max_train_rows` caps the rows each fit sees, `max_importance_rows` the held-out
     rows importance is measured on (seeded samples) and `importance_folds` the folds that
     measure it; every row is still predicted. A regressor's intervals hold `interval_level`
-    of the true values (ml/intervals.py).
+    of the true values (ml/intervals.py). `keep_models` keeps every fold's fitted model and
+    test rows in the result.
     """
     if len(X) < n_splits * 2:
         raise ValueError(f"{len(X)} rows are too few for {n_splits}-fold cross-validation")
@@ -209,7 +217,7 @@ def cross_validate(
         pool.submit(
             label, "cross-validation", evaluate_fold, model, X, y, task, train, test, seed + fold,
             max_train_rows, importance_repeats if fold < (importance_folds or n_splits) else 0,
-            max_importance_rows, interval_level,
+            max_importance_rows, interval_level, keep_models,
         )
         for fold, (train, test) in enumerate(splits)
     ]  # fmt: skip
@@ -239,6 +247,8 @@ def cross_validate(
         first_repeat_prediction=first_repeat_prediction,
         importance=summarize_importance(pd.concat(importance_drops)) if importance_drops else None,
         fold_choices=tuple(outcome.choice for outcome in outcomes),
+        fold_models=tuple(outcome.fitted for outcome in outcomes) if keep_models else (),
+        fold_test_rows=tuple(test for _, test in splits) if keep_models else (),
     )
 
 

@@ -40,7 +40,7 @@ def spark_conf(spark_dir: Path) -> dict[str, str]:
 
 def session(spark_dir: Path):
     """This process's Spark session on `spark_dir`, started on first use. Its settings are
-    the profile's, and ANSI mode is off as dbt-spark's session sets it."""
+    the profile's; ANSI mode is off as dbt-spark's session sets it."""
     # pyspark 4.3 warns on every conversion that it is not tested with pandas 3; the
     # conversions this project makes are checked against DuckDB's by tests/spark/.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
@@ -58,11 +58,30 @@ def session(spark_dir: Path):
     # Spark's Python workers (mapInPandas) run this interpreter, not the first python3 found.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.enableHiveSupport()
-    for key, value in {**conf, "spark.sql.ansi.enabled": "false"}.items():
+    # Arrow moves DataFrames between pandas and Spark column by column (toPandas, mapInPandas).
+    local = {"spark.sql.ansi.enabled": "false", "spark.sql.execution.arrow.pyspark.enabled": "true"}
+    for key, value in {**conf, **local}.items():
         builder = builder.config(key, value)
     started = builder.getOrCreate()
     started.sparkContext.setLogLevel("ERROR")
     return started
+
+
+def stop() -> None:
+    """Ends this process's Spark session and waits for its JVM to exit: the catalog is free
+    for another process, and the JVM's peak memory counts among this process's children."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+    gateway = SparkContext._gateway
+    if gateway is not None:
+        gateway.shutdown()
+        gateway.proc.stdin.close()  # the JVM exits when its launcher's input closes
+        gateway.proc.wait()
+        SparkContext._gateway = SparkContext._jvm = None
 
 
 def read_sql(spark_dir: Path, sql: str) -> pd.DataFrame:

@@ -182,11 +182,13 @@ def fit_final(model, X: pd.DataFrame, y: np.ndarray):
 
 
 def fit_and_evaluate(
-    config: TrainConfig, X: pd.DataFrame, y: np.ndarray, pool: JobPool | None = None
-) -> FittedConfig:
+    config: TrainConfig, X: pd.DataFrame, y: np.ndarray, pool: JobPool | None = None,
+    keep_fold_models: bool = False,
+) -> FittedConfig:  # fmt: skip
     """The training work of one config, nothing tracked or written: plan for the data size,
     cross-validate, test significance (audio runs), choose the threshold, fit the final model.
-    The fits run as jobs of `pool` (in this process without one)."""
+    The fits run as jobs of `pool` (in this process without one); `keep_fold_models` keeps
+    each fold's model in the CV result."""
     pool = pool or JobPool()
     plan = plan_training(config.cv, len(X))
     model_params = plan.model_params(config.model_type, config.model_params)
@@ -211,7 +213,7 @@ def fit_and_evaluate(
             importance_repeats=config.cv.importance_repeats,
             max_train_rows=plan.max_train_rows, max_importance_rows=plan.max_importance_rows,
             importance_folds=plan.importance_folds, interval_level=config.cv.interval_level,
-            pool=pool, label=config.name,
+            pool=pool, label=config.name, keep_models=keep_fold_models,
         )  # fmt: skip
         metrics = summarize(result)
         if significance is not None:
@@ -410,14 +412,14 @@ def log_to_mlflow(
     return tracking.log_model(fitted.final_model, config.task, X_example, version_tags), score
 
 
-def write_to_warehouse(
-    paths: Paths, run_id: str, config: TrainConfig, fitted: FittedConfig, tags: dict[str, str],
-    inputs: TrainingInputs, model_versions: pd.DataFrame,
-) -> pd.DataFrame:  # fmt: skip
-    """The warehouse sink: the run's rows in ml.runs, ml.run_metrics, ml.fold_scores,
-    ml.predictions, ml.feature_importance, ml.training_ranges and ml.prediction_intervals, and
-    the registry in ml.model_versions, in one transaction. Returns the run's predictions."""
-    features, importance = inputs.features, fitted.cv_result.importance
+def run_frames(
+    run_id: str, config: TrainConfig, fitted: FittedConfig, tags: dict[str, str],
+    features: pd.DataFrame, oof_prediction: np.ndarray | None = None,
+) -> dict[str, pd.DataFrame]:  # fmt: skip
+    """The run's rows that every engine writes: ml.runs, ml.run_metrics, ml.predictions (the
+    CV result's out-of-fold predictions unless `oof_prediction` is given) and
+    ml.feature_importance."""
+    importance = fitted.cv_result.importance
     run_row = pd.DataFrame([{
         "run_id": run_id,
         **{key: tags[key] for key in ("config_name", "task", "feature_set", "model_type",
@@ -429,12 +431,31 @@ def write_to_warehouse(
     }])  # fmt: skip
     predictions = prediction_frame(
         run_id, config, features[ID_COLUMN], target_vector(features, config.task),
-        fitted.cv_result.oof_prediction, fitted.threshold, fitted.cv_result.oof_bounds,
+        fitted.cv_result.oof_prediction if oof_prediction is None else oof_prediction,
+        fitted.threshold, fitted.cv_result.oof_bounds,
     )  # fmt: skip
-    importance_rows = importance.assign(run_id=run_id) if importance is not None else None
+    return {
+        "ml.runs": run_row,
+        "ml.run_metrics": fitted.metrics.assign(run_id=run_id),
+        "ml.predictions": predictions,
+        "ml.feature_importance": importance.assign(run_id=run_id)
+        if importance is not None
+        else pd.DataFrame(columns=warehouse.IMPORTANCE_COLUMNS),
+    }
+
+
+def write_to_warehouse(
+    paths: Paths, run_id: str, config: TrainConfig, fitted: FittedConfig, tags: dict[str, str],
+    inputs: TrainingInputs, model_versions: pd.DataFrame,
+) -> pd.DataFrame:  # fmt: skip
+    """The warehouse sink: the run's rows in ml.runs, ml.run_metrics, ml.fold_scores,
+    ml.predictions, ml.feature_importance, ml.training_ranges and ml.prediction_intervals, and
+    the registry in ml.model_versions, in one transaction. Returns the run's predictions."""
+    frames = run_frames(run_id, config, fitted, tags, inputs.features)
     fold_scores = fold_score_rows(fitted.cv_result, config.cv.n_splits).assign(run_id=run_id)
     intervals = fitted.intervals.rows().assign(run_id=run_id) if fitted.intervals else None
-    warehouse.write_run(paths.warehouse, run_row, fitted.metrics.assign(run_id=run_id),
-                        predictions, importance_rows, model_versions, fold_scores,
+    warehouse.write_run(paths.warehouse, frames["ml.runs"], frames["ml.run_metrics"],
+                        frames["ml.predictions"], frames["ml.feature_importance"],
+                        model_versions, fold_scores,
                         fitted.training_ranges.assign(run_id=run_id), intervals)  # fmt: skip
-    return predictions
+    return frames["ml.predictions"]

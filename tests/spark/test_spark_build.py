@@ -1,6 +1,7 @@
 """One dbt project, two engines: every model built on Spark equals the DuckDB build, row by row,
 on the real file and on a generated file with every quirk of the format (ml/sample.py) and the
-bad rows the cleaning rules exist for."""
+bad rows the cleaning rules exist for; and a config trained on Spark predicts every song out of
+fold as it does on DuckDB."""
 
 from __future__ import annotations
 
@@ -11,15 +12,22 @@ import math
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
+from ml import warehouse
 from ml.build import build_warehouse
+from ml.config import load_config
 from ml.dataset import resolve_raw_csv
+from ml.features import feature_matrix, target_vector
 from ml.sample import BLOCK_ROWS, write_sample
 from ml.settings import PROJECT_ROOT
+from ml.train import fit_and_evaluate
+from ml.workers import JobPool
 from support.runs import cli_env
 
 # The Spark type of each DuckDB type the models use.
@@ -36,6 +44,8 @@ KEYS = {
 # When each engine built the table: the only column that differs by design.
 NOT_COMPARED = {"audit.build_dataset": {"built_at"}}
 FILES = ("quirks", "real")
+# Trained on Spark after the builds, on the real file, with two CV repeats.
+TRAINED_CONFIG = "experiment_1"
 
 
 def write_quirks(path: Path) -> None:
@@ -84,7 +94,8 @@ def builds(real_csv, tmp_path_factory) -> dict:
     pairs = [str(path) for name in FILES for path in (raws[name], folder / name / "spark")]
     env = {**cli_env(folder / "mlflow"), "PYTHONPATH": f"{PROJECT_ROOT}:{PROJECT_ROOT / 'tests'}"}
     result = subprocess.run(
-        [sys.executable, "-m", "support.spark_tables", str(spark_warehouse), *pairs],
+        [sys.executable, "-m", "support.spark_tables", str(spark_warehouse), TRAINED_CONFIG,
+         *pairs],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -145,7 +156,8 @@ def test_spark_build_reports_the_same_counts_and_runs_the_unit_tests(builds) -> 
     output = builds["result"].stdout
     assert "960 raw rows" in output  # the quirks file: 953 generated + 7 bad
     assert "953 raw rows = 947 clean + 6 rejected" in output
-    assert json.loads(output.strip().splitlines()[-1]) == {"unit_tests_passed": [
+    (unit_tests,) = [line for line in output.splitlines() if line.startswith('{"unit_tests')]
+    assert json.loads(unit_tests) == {"unit_tests_passed": [
         "unit_test.spotify.base_spotify__tracks.test_base_spotify__tracks_parses_numbers_and_keeps_bad_text",
         "unit_test.spotify.int_tracks_validated.test_int_tracks_validated_applies_rules_in_order",
     ]}  # fmt: skip
@@ -159,3 +171,38 @@ def test_spark_sql_has_no_double_quoted_identifiers(builds) -> None:
     for path in compiled:
         text = re.sub(r"'(?:[^'\\]|\\.|'')*'", "''", path.read_text(encoding="utf-8"))
         assert '"' not in text, path
+
+
+def test_a_config_trained_on_spark_predicts_out_of_fold_as_on_duckdb(builds) -> None:
+    """Same folds, same seeds: Spark's out-of-fold predictions (made in Spark by the fold
+    models) and metrics equal a DuckDB training of the config on the same file."""
+    files = builds["folder"] / "real"
+    trained = files / "spark" / "trained"
+    config = load_config(TRAINED_CONFIG)
+    config = replace(config, cv=replace(config.cv, n_repeats=2))
+    features = warehouse.read_track_features(files / "spotify.duckdb")
+    with JobPool(2) as pool:
+        fitted = fit_and_evaluate(config, feature_matrix(features, config.features),
+                                  target_vector(features, config.task), pool=pool)  # fmt: skip
+    with duckdb.connect() as connection:
+        predictions = connection.execute(f"""
+            select track_id, predicted_log_streams, is_out_of_fold
+            from read_parquet('{trained}/ml.predictions/*.parquet') order by track_id
+        """).fetchall()  # fmt: skip
+        metrics = dict(connection.execute(
+            f"select metric, value from read_parquet('{trained}/ml.run_metrics/*.parquet')"
+        ).fetchall())  # fmt: skip
+        (run,) = connection.execute(f"""
+            select config_name, n_rows, folds_sha256
+            from read_parquet('{trained}/ml.runs/*.parquet')
+        """).fetchall()  # fmt: skip
+    assert [row[0] for row in predictions] == features["track_id"].tolist()
+    assert all(row[2] for row in predictions)
+    np.testing.assert_allclose(
+        [row[1] for row in predictions], fitted.cv_result.oof_prediction, rtol=1e-9, atol=0
+    )
+    assert run == (TRAINED_CONFIG, len(features), fitted.cv_result.folds_sha256)
+    expected = fitted.metrics.set_index("metric")["value"].to_dict()
+    assert metrics.keys() == expected.keys()
+    for metric, value in expected.items():
+        assert math.isclose(metrics[metric], value, rel_tol=1e-9), metric

@@ -1,11 +1,12 @@
 """Builds raw files on Spark as a user does (`cli.py build --engine spark`), in one process as
 the Spark engine requires, and exports every model after each build for the parity tests:
 
-    python -m support.spark_tables WAREHOUSE RAW OUT [RAW OUT ...]
+    python -m support.spark_tables WAREHOUSE CONFIG RAW OUT [RAW OUT ...]
 
 Each OUT folder gets one Parquet folder per model (<schema>.<name>) and types.json ({model:
-[[column, Spark type], ...]}). Then dbt's unit tests run on Spark. The models are those of
-the last build's manifest."""
+[[column, Spark type], ...]}); the models are those of the build's manifest. Then dbt's unit
+tests run on Spark, and CONFIG is trained on the last file (`cli.py train --engine spark`, two
+CV repeats), its ml tables exported to the last OUT folder as well."""
 
 from __future__ import annotations
 
@@ -18,16 +19,13 @@ from ml import spark
 from ml.dataset import resolve_raw_csv
 from ml.dbt import SPARK_TARGET, run_dbt
 from ml.settings import resolve_paths
+from ml.spark_train import SPARK_ML_TABLES
 
 
-def export_models(spark_dir: Path, out: Path) -> None:
+def export_tables(spark_dir: Path, tables: list[str], out: Path) -> None:
     session = spark.session(spark_dir)
-    manifest = json.loads((spark_dir / "dbt" / "manifest.json").read_text(encoding="utf-8"))
     types = {}
-    for node in manifest["nodes"].values():
-        if node["resource_type"] != "model":
-            continue
-        table = f"{node['schema']}.{node['name']}"
+    for table in tables:
         frame = session.table(table)
         types[table] = [[field.name, field.dataType.simpleString()] for field in frame.schema]
         # One partition, so the file keeps the table's order (base_spotify__tracks: the file's).
@@ -35,13 +33,19 @@ def export_models(spark_dir: Path, out: Path) -> None:
     (out / "types.json").write_text(json.dumps(types), encoding="utf-8")
 
 
-def main(warehouse: str, *raws_and_outs: str) -> None:
+def built_models(spark_dir: Path) -> list[str]:
+    manifest = json.loads((spark_dir / "dbt" / "manifest.json").read_text(encoding="utf-8"))
+    return [f"{node['schema']}.{node['name']}" for node in manifest["nodes"].values()
+            if node["resource_type"] == "model"]  # fmt: skip
+
+
+def main(warehouse: str, config: str, *raws_and_outs: str) -> None:
     spark_dir = resolve_paths(warehouse).spark_dir
     pairs = list(zip(raws_and_outs[::2], raws_and_outs[1::2], strict=True))
     for raw, out in pairs:
         cli.main(["build", "--engine", "spark", "--raw", raw, "--warehouse", warehouse],
                  standalone_mode=False)  # fmt: skip
-        export_models(spark_dir, Path(out))
+        export_tables(spark_dir, built_models(spark_dir), Path(out))
     run_dbt(
         ["test", "--select", "test_type:unit"], spark_dir, resolve_raw_csv(Path(pairs[-1][0])).path,
         spark_dir / "dbt", target=SPARK_TARGET,
@@ -49,6 +53,9 @@ def main(warehouse: str, *raws_and_outs: str) -> None:
     results = json.loads((spark_dir / "dbt" / "run_results.json").read_text(encoding="utf-8"))
     passed = [result["unique_id"] for result in results["results"] if result["status"] == "pass"]
     print(json.dumps({"unit_tests_passed": sorted(passed)}))
+    cli.main(["train", "--engine", "spark", "--config", config, "--cv-repeats", "2",
+              "--warehouse", warehouse], standalone_mode=False)  # fmt: skip
+    export_tables(spark_dir, list(SPARK_ML_TABLES), Path(pairs[-1][1]) / "trained")
 
 
 if __name__ == "__main__":

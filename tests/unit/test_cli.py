@@ -72,6 +72,14 @@ def test_spark_engine_refuses_strict_in_one_line(invoke, tmp_path):
     assert not (tmp_path / "spark").exists()
 
 
+def test_spark_engine_refuses_profile_in_one_line(invoke, tmp_path):
+    result = invoke("run", "--engine", "spark", "--profile", str(tmp_path / "p.md"),
+                    "--warehouse", str(tmp_path / "w.duckdb"))  # fmt: skip
+    assert one_line_error(result) == (
+        "error: --profile measures the DuckDB engine's stages; leave it out with Spark"
+    )
+
+
 def test_unknown_config_fails_in_one_line(invoke, tmp_path):
     result = invoke("train", "--config", "nope", "--warehouse", str(tmp_path / "w.duckdb"))
     assert "error: config not found: nope" in one_line_error(result)
