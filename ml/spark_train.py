@@ -68,6 +68,8 @@ def read_training_inputs(spark_dir, max_rows: int) -> TrainingInputs:
     """The training inputs, read from Spark. The whole feature mart comes into the driver, so
     a mart of more than `max_rows` (the full protocol's size) is refused before it is read."""
     session = spark.session(spark_dir)
+    if not session.catalog.tableExists("marts.track_features"):
+        raise UserError(f"no Spark build in {spark_dir} (run `python cli.py build --engine spark`)")
     rows = session.sql("select count(*) from marts.track_features").collect()[0][0]
     if rows > max_rows:
         raise UserError(

@@ -28,7 +28,7 @@ from ml.sample import BLOCK_ROWS, write_sample
 from ml.settings import PROJECT_ROOT
 from ml.train import fit_and_evaluate
 from ml.workers import JobPool
-from support.runs import cli_env
+from support.runs import cli_env, run_cli
 
 # The Spark type of each DuckDB type the models use.
 SPARK_TYPES = {"BIGINT": "bigint", "VARCHAR": "string", "DOUBLE": "double",
@@ -206,3 +206,13 @@ def test_a_config_trained_on_spark_predicts_out_of_fold_as_on_duckdb(builds) -> 
     assert metrics.keys() == expected.keys()
     for metric, value in expected.items():
         assert math.isclose(metrics[metric], value, rel_tol=1e-9), metric
+
+
+def test_training_on_spark_without_a_spark_build_fails_in_one_line(tmp_path) -> None:
+    result = run_cli("train", "--engine", "spark", "--config", TRAINED_CONFIG,
+                     "--warehouse", str(tmp_path / "spotify.duckdb"),
+                     env=cli_env(tmp_path / "mlflow"))  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: no Spark build in {tmp_path / 'spark'} (run `python cli.py build --engine spark`)"
+    )
