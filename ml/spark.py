@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from ml.errors import UserError
-from ml.settings import DBT_PROJECT_DIR, SPARK_WAREHOUSE_ENV
+from ml.settings import DBT_PROJECT_DIR, PROJECT_ROOT, SPARK_WAREHOUSE_ENV
 
 INSTALL_HINT = "pip install -r requirements-spark.txt (and a Java 17 runtime)"
 
@@ -55,8 +55,12 @@ def session(spark_dir: Path):
         if Path(opened.removeprefix("file:")) != Path(conf["spark.sql.warehouse.dir"]):
             raise UserError(f"this process already uses the Spark folder of {opened}")
         return active
-    # Spark's Python workers (mapInPandas) run this interpreter, not the first python3 found.
+    # Spark's Python workers (mapInPandas) run this interpreter, not the first python3 found,
+    # and import this project's modules (the fold models use them) from any working folder.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
+    )
     builder = SparkSession.builder.enableHiveSupport()
     # Arrow moves DataFrames between pandas and Spark column by column (toPandas, mapInPandas).
     local = {"spark.sql.ansi.enabled": "false", "spark.sql.execution.arrow.pyspark.enabled": "true"}
