@@ -84,11 +84,10 @@ def _build(raw: Path | None, warehouse: Path | None, progress: Progress, strict:
            max_rejected_share: float, engine: str = "duckdb"):  # fmt: skip
     from ml.build import build_spark, build_warehouse
     from ml.dataset import resolve_raw_csv
+    from ml.settings import resolve_paths
 
     if engine == "spark" and strict:
         raise UserError("--strict needs the DuckDB engine: Spark replaces its tables in place")
-    from ml.settings import resolve_paths
-
     paths = resolve_paths(warehouse)
     dataset = resolve_raw_csv(raw)
     if dataset.is_sample:
@@ -124,6 +123,11 @@ def _row_counts(paths, engine: str = "duckdb") -> dict:
     return row_counts(partial(warehouse.read_sql, paths.warehouse))
 
 
+def _built_in(paths, engine: str) -> str:
+    """Where the engine keeps its tables, as the CLI names it."""
+    return str(paths.spark_dir) if engine == "spark" else paths.warehouse.name
+
+
 strict_option = click.option(
     "--strict", is_flag=True, envvar="SPOTIFY_STRICT",
     help="Fail (and keep the previous warehouse) when more rows are rejected than "
@@ -156,9 +160,8 @@ def build(raw: Path | None, strict: bool, max_rejected_share: float, engine: str
     paths, dataset, result, warning = _build(raw, warehouse, progress, strict,
                                              max_rejected_share, engine)  # fmt: skip
     counts = _row_counts(paths, engine)
-    built = paths.spark_dir if engine == "spark" else paths.warehouse.name
     click.echo(
-        f"built {built} from {dataset.name}: {counts['raw_rows']} raw rows = "
+        f"built {_built_in(paths, engine)} from {dataset.name}: {counts['raw_rows']} raw rows = "
         f"{counts['clean_rows']} clean + {counts['rejected_rows']} rejected; "
         f"{result.passed} dbt nodes passed"
     )
@@ -241,8 +244,8 @@ def train(
     configs = _select_configs(config_refs, train_all, cv_repeats, permutations)
     paths = resolve_paths(warehouse)
     results = _train(configs, paths, Progress().step, engine)
-    where = paths.spark_dir if engine == "spark" else paths.warehouse.name
-    click.echo(f"trained {len(results)} config(s) into {where}; {_best_by_task(results)}")
+    click.echo(f"trained {len(results)} config(s) into {_built_in(paths, engine)}; "
+               f"{_best_by_task(results)}")  # fmt: skip
 
 
 def _train(configs: list, paths, step, engine: str, clock=None) -> list:

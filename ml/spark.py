@@ -20,6 +20,9 @@ from ml.errors import UserError
 from ml.settings import DBT_PROJECT_DIR, PROJECT_ROOT, SPARK_WAREHOUSE_ENV
 
 INSTALL_HINT = "pip install -r requirements-spark.txt (and a Java 17 runtime)"
+# The Spark type of each DuckDB type the project's tables use.
+SPARK_TYPES = {"BIGINT": "bigint", "INTEGER": "int", "VARCHAR": "string", "DOUBLE": "double",
+               "BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "timestamp"}  # fmt: skip
 
 
 def spark_conf(spark_dir: Path) -> dict[str, str]:

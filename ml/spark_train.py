@@ -47,8 +47,6 @@ SPARK_ML_TABLES = {
     "ml.predictions": PREDICTION_COLUMNS,
     "ml.feature_importance": IMPORTANCE_COLUMNS,
 }
-SPARK_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "INTEGER": "int", "DOUBLE": "double",
-               "BOOLEAN": "boolean", "TIMESTAMP": "timestamp"}  # fmt: skip
 
 
 def spark_schema(table: str) -> str:
@@ -61,7 +59,9 @@ def spark_schema(table: str) -> str:
             "select column_name, data_type from duckdb_columns() "
             "where schema_name = ? and table_name = ?", [schema, name],
         ).fetchall())  # fmt: skip
-    return ", ".join(f"{column} {SPARK_TYPES[types[column]]}" for column in SPARK_ML_TABLES[table])
+    return ", ".join(
+        f"{column} {spark.SPARK_TYPES[types[column]]}" for column in SPARK_ML_TABLES[table]
+    )
 
 
 def read_training_inputs(spark_dir, max_rows: int) -> TrainingInputs:

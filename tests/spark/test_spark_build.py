@@ -26,13 +26,11 @@ from ml.dataset import resolve_raw_csv
 from ml.features import feature_matrix, target_vector
 from ml.sample import BLOCK_ROWS, write_sample
 from ml.settings import PROJECT_ROOT
+from ml.spark import SPARK_TYPES
 from ml.train import fit_and_evaluate
 from ml.workers import JobPool
 from support.runs import cli_env, run_cli
 
-# The Spark type of each DuckDB type the models use.
-SPARK_TYPES = {"BIGINT": "bigint", "VARCHAR": "string", "DOUBLE": "double",
-               "BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "timestamp"}  # fmt: skip
 # Rows are matched on these columns; base_spotify__tracks (no key yet) by its position.
 KEYS = {
     "marts.track_features": ["track_id"],
