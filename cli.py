@@ -612,7 +612,7 @@ def make_sample(rows: int | None, seed: int | None, out_path: Path | None) -> No
 )
 @click.option(
     "--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
-    help="spark: also time the dbt build, the feature read and (up to 20,000 rows) training "
+    help="spark: also time the dbt build, the feature read, training and the write-back "
     "on local Spark, beside DuckDB's.",
 )  # fmt: skip
 def bench(
@@ -621,7 +621,7 @@ def bench(
 ) -> None:  # fmt: skip
     """Time every stage (generate, dbt build, read, train, write-back, scoring in SQL and in
     scikit-learn) at several sizes, against the floor (DuckDB loading the same CSV) and the
-    seed's pandas cleaning; with --engine spark, the build and feature read on Spark too."""
+    seed's pandas cleaning; with --engine spark, build, read, train and write-back on Spark."""
     from ml.bench import parse_sizes, run_benchmark, write_reports
     from ml.config import load_config
     from ml.settings import WAREHOUSE_DIR

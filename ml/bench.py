@@ -117,25 +117,44 @@ def stage_read_features_spark(warehouse_path: Path) -> tuple[float, int, str]:
 
 def stage_train_spark(warehouse_path: Path, config_name: str) -> tuple[float, int, str]:
     """What `cli.py train --engine spark` computes for one config (tracking and write-back
-    apart): Spark's start-up, the read, the fits as in the train stage, and every row's
-    out-of-fold prediction made in Spark."""
+    apart): Spark's start-up, the read of every row's targets and of the feature rows the fits
+    read, the fits as in the train stage, and every row's out-of-fold prediction in Spark."""
     from ml import spark
     from ml.config import load_config
-    from ml.features import ID_COLUMN, feature_matrix, target_vector
+    from ml.features import ID_COLUMN, target_vector
     from ml.settings import resolve_paths
-    from ml.spark_train import out_of_fold_in_spark, read_training_inputs
-    from ml.train import fit_and_evaluate
+    from ml.spark_train import fit_config, read_rows, read_training_inputs
+    from ml.train import rows_read
+    from ml.workers import JobPool
 
     config = load_config(config_name)
     spark_dir = resolve_paths(warehouse_path).spark_dir
     started = time.perf_counter()
-    frame = read_training_inputs(spark_dir, config.cv.large_data_rows).features
-    X, y = feature_matrix(frame, config.features), target_vector(frame, config.task)
-    fitted = fit_and_evaluate(config, X, y, keep_fold_models=True)
-    out_of_fold_in_spark(spark_dir, config, fitted.cv_result, frame[ID_COLUMN])
+    inputs = read_training_inputs(spark_dir)
+    positions = rows_read(config, target_vector(inputs.features, config.task))
+    rows = read_rows(spark_dir, inputs.features[ID_COLUMN].to_numpy(), positions)
+    fitted = fit_config(spark_dir, config, inputs, rows, JobPool())
     seconds = time.perf_counter() - started
     spark.stop()
-    return seconds, len(X), f"{config_name}: {fitted.plan.describe(len(X))}"
+    n_rows = len(inputs.features)
+    return seconds, n_rows, (f"{config_name}: {fitted.plan.describe(n_rows)}; the driver read "
+                             f"the features of {len(positions):,} rows")  # fmt: skip
+
+
+def stage_write_back_spark(warehouse_path: Path) -> tuple[float, int, str]:
+    """The write-back stage's rows appended to the Spark table ml.predictions (Parquet)."""
+    from ml import spark
+    from ml.settings import resolve_paths
+    from ml.spark_train import write_run
+
+    spark_dir = resolve_paths(warehouse_path).spark_dir
+    labels = spark.read_sql(spark_dir, "select track_id, log_streams from marts.track_features")
+    predictions = _prediction_rows(labels["track_id"], labels["log_streams"].to_numpy(float))
+    started = time.perf_counter()
+    write_run(spark_dir, {"ml.predictions": predictions})
+    seconds = time.perf_counter() - started
+    spark.stop()
+    return seconds, len(predictions), "createDataFrame via Arrow, appended as Parquet"
 
 
 def stage_pandas(csv_path: Path) -> tuple[float, int, str]:
@@ -310,8 +329,8 @@ def run_benchmark(
     progress=print,
     spark: bool = False,
 ) -> list[StageResult]:
-    """Every stage at every size; with `spark`, also the build and the feature read on Spark,
-    and training on Spark where it reads the mart into the driver (up to 20,000 rows)."""
+    """Every stage at every size; with `spark`, also the build, the feature read, training and
+    the write-back on Spark."""
     results: list[StageResult] = []
 
     def measure(size: str, stage: str, function: Callable, *args) -> StageResult:
@@ -324,8 +343,6 @@ def run_benchmark(
         )
         results.append(result)
         return result
-
-    from ml.config import load_config
 
     with tempfile.TemporaryDirectory(dir=work_dir, prefix="spotify-bench-") as scratch_name:
         scratch = Path(scratch_name)
@@ -344,8 +361,8 @@ def run_benchmark(
             if spark:
                 measure(size, "dbt build (Spark)", stage_build_spark, csv_path, warehouse_path)
                 measure(size, "read features (Spark)", stage_read_features_spark, warehouse_path)
-                if rows <= load_config(config_name).cv.large_data_rows:
-                    measure(size, "train (Spark)", stage_train_spark, warehouse_path, config_name)
+                measure(size, "train (Spark)", stage_train_spark, warehouse_path, config_name)
+                measure(size, "write-back (Spark)", stage_write_back_spark, warehouse_path)
             for leftover in (csv_path, warehouse_path, scratch / "floor.duckdb"):
                 leftover.unlink(missing_ok=True)
         label = f"{write_method_rows:,}"

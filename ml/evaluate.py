@@ -9,7 +9,9 @@ for regressors the prediction intervals are calibrated inside them (one inner sp
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +22,7 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 
 from ml.importance import heldout_importance, summarize_importance
-from ml.intervals import CALIBRATION_SHARE, calibrate, interval_scores
+from ml.intervals import CALIBRATION_SHARE, Intervals, calibrate, interval_scores
 from ml.scale import capped
 from ml.search import INNER_SPLITS, chosen_params, chosen_pipeline
 from ml.tasks import CLASSIFICATION, Task
@@ -47,9 +49,11 @@ class CVResult:
     importance: pd.DataFrame | None = None
     # Per outer fold, the parameters a config's search chose ({} without a search).
     fold_choices: tuple[dict, ...] = ()
-    # Per outer fold, its fitted model and test rows, when asked for (scoring elsewhere: Spark).
-    fold_models: tuple = ()
-    fold_test_rows: tuple[np.ndarray, ...] = ()
+
+
+# Predicts every fold's test rows elsewhere (Spark): given each fold's (model, reference model)
+# and test rows, the (model's, reference's) predictions of those rows, in their order.
+HeldOutPredictor = Callable[[list[tuple], list[np.ndarray]], list[tuple[np.ndarray, np.ndarray]]]
 
 
 def best_f1_threshold(y_true: np.ndarray, probability: np.ndarray) -> float:
@@ -85,26 +89,65 @@ def tuned_threshold(
     return best_f1_threshold(y, probability)
 
 
-def _fit_and_score(model, X, y, train, test, task, seed, max_train_rows, interval_level):
-    """(fitted model, test predictions, their intervals or None, the fold's scores)."""
-    train = capped(train, max_train_rows, seed)
-    fitted = fresh_model(model).fit(X.iloc[train], y[train])
-    prediction = task.predict(fitted, X.iloc[test])
-    threshold = bounds = None
+@dataclass(frozen=True)
+class Fold:
+    """One outer fold's rows, by position: the rows its fits train on (a seeded sample of the
+    others on large data), the rows it is scored on, and the held-out rows it measures
+    permutation importance on (none where it does not). `seed` seeds what it samples."""
+
+    train: np.ndarray
+    test: np.ndarray
+    importance: np.ndarray
+    seed: int
+
+
+def outer_folds(
+    task: Task, y: np.ndarray, n_splits: int, n_repeats: int, seed: int,
+    max_train_rows: int | None = None, importance_repeats: int = 0,
+    importance_folds: int | None = None, max_importance_rows: int | None = None,
+) -> list[Fold]:  # fmt: skip
+    """The repeated K-fold splits of `y`'s rows, repeat by repeat. With `importance_repeats`,
+    the first `importance_folds` (all of the first repeat's by default) measure importance."""
+    measured = (importance_folds or n_splits) if importance_repeats else 0
+    splits = task.splitter(n_splits, n_repeats, seed).split(np.zeros(len(y)), y)
+    folds = []
+    for number, (train, test) in enumerate(splits):
+        fold_seed = seed + number
+        importance = (capped(test, max_importance_rows, fold_seed) if number < measured
+                      else test[:0])  # fmt: skip
+        folds.append(Fold(capped(train, max_train_rows, fold_seed), test, importance, fold_seed))
+    return folds
+
+
+@dataclass(frozen=True)
+class FoldModel:
+    """A model fitted on a fold's training rows, with what those rows also decided: a
+    classifier's decision threshold, or a regressor's prediction intervals."""
+
+    fitted: Pipeline
+    threshold: float | None
+    intervals: Intervals | None
+
+    def score(self, task: Task, y_test: np.ndarray, prediction: np.ndarray):
+        """(the prediction's intervals or None, its scores on the fold's test rows)."""
+        scores = task.scores(y_test, prediction, self.threshold)
+        if self.intervals is None:
+            return None, scores
+        bounds = self.intervals.bounds(prediction)
+        return bounds, scores | interval_scores(y_test, *bounds)
+
+
+def fit_fold(model, X, y, task, train, seed, single_split, interval_level) -> FoldModel:
+    fitted = fresh_model(model).fit(X.loc[train], y[train])
     if task.is_classification:
         with stage("threshold"):
-            threshold = tuned_threshold(
-                chosen_pipeline(fitted), X.iloc[train], y[train], seed,
-                single_split=max_train_rows is not None,
-            )  # fmt: skip
-    scores = task.scores(y[test], prediction, threshold)
-    if not task.is_classification:
-        with stage("intervals"):
-            held_out = holdout_prediction(chosen_pipeline(fitted), X.iloc[train], y[train],
-                                          task, seed, CALIBRATION_SHARE)  # fmt: skip
-            bounds = calibrate(*held_out, interval_level).bounds(prediction)
-        scores |= interval_scores(y[test], *bounds)
-    return fitted, prediction, bounds, scores
+            threshold = tuned_threshold(chosen_pipeline(fitted), X.loc[train], y[train], seed,
+                                        single_split)  # fmt: skip
+        return FoldModel(fitted, threshold, None)
+    with stage("intervals"):
+        held_out = holdout_prediction(chosen_pipeline(fitted), X.loc[train], y[train], task,
+                                      seed, CALIBRATION_SHARE)  # fmt: skip
+    return FoldModel(fitted, None, calibrate(*held_out, interval_level))
 
 
 @dataclass(frozen=True)
@@ -118,43 +161,69 @@ class FoldOutcome:
     reference_scores: dict[str, float]
     importance_drops: pd.DataFrame | None
     choice: dict
-    fitted: Pipeline | None = None
+
+
+@dataclass(frozen=True)
+class FoldFit:
+    """One outer fold's fitted model and reference model, before they predict its test rows,
+    and the model's importance drops (None where the fold does not measure them)."""
+
+    model: FoldModel
+    reference: FoldModel
+    importance_drops: pd.DataFrame | None
+
+    def outcome(self, task: Task, y_test: np.ndarray, prediction: np.ndarray,
+                reference_prediction: np.ndarray) -> FoldOutcome:  # fmt: skip
+        bounds, scores = self.model.score(task, y_test, prediction)
+        _, reference_scores = self.reference.score(task, y_test, reference_prediction)
+        return FoldOutcome(prediction, bounds, scores, reference_scores, self.importance_drops,
+                           chosen_params(self.model.fitted))  # fmt: skip
 
 
 def evaluate_fold(
-    model, X, y, task, train, test, seed, max_train_rows, importance_repeats, max_importance_rows,
-    interval_level, keep_model=False,
-) -> FoldOutcome:  # fmt: skip
-    """A job: fit on `train`, score on `test`, score the reference model likewise and, with
-    `importance_repeats`, measure held-out permutation importance; with `keep_model`, return
-    the fitted model too."""
-    fitted, prediction, bounds, scores = _fit_and_score(
-        model, X, y, train, test, task, seed, max_train_rows, interval_level
-    )
-    *_, reference_scores = _fit_and_score(
-        task.reference_model(), X, y, train, test, task, seed, max_train_rows, interval_level
-    )
+    model, X, y, task, fold: Fold, importance_repeats, single_split, interval_level,
+    predicts_here=True,
+) -> FoldOutcome | FoldFit:  # fmt: skip
+    """A job: fit the model and the reference model on the fold's training rows, measure the
+    model's held-out permutation importance on the fold's importance rows, and score both on
+    its test rows; without `predicts_here`, return the fits for the test rows to be predicted
+    elsewhere (ml/spark_train.py)."""
+    fit = functools.partial(fit_fold, X=X, y=y, task=task, train=fold.train, seed=fold.seed,
+                            single_split=single_split, interval_level=interval_level)  # fmt: skip
+    fitted = fit(model)
     drops = None
-    if importance_repeats:
+    if importance_repeats and len(fold.importance):
         with stage("importance"):
-            scored = capped(test, max_importance_rows, seed)
-            drops = heldout_importance(
-                fitted, X.iloc[scored], y[scored], task, importance_repeats, seed
-            )
-    return FoldOutcome(prediction, bounds, scores, reference_scores, drops, chosen_params(fitted),
-                       fitted if keep_model else None)  # fmt: skip
+            rows = fold.importance
+            drops = heldout_importance(fitted.fitted, X.loc[rows], y[rows], task,
+                                       importance_repeats, fold.seed)  # fmt: skip
+    fold_fit = FoldFit(fitted, fit(task.reference_model()), drops)
+    if not predicts_here:
+        return fold_fit
+    X_test = X.loc[fold.test]
+    return fold_fit.outcome(task, y[fold.test], task.predict(fitted.fitted, X_test),
+                            task.predict(fold_fit.reference.fitted, X_test))  # fmt: skip
 
 
-def _mean_fold_score(model, X, y, splits, task, max_rows=None) -> float:
-    """A job: mean of the champion metric (R² / PR-AUC) over the given folds (each side of
-    each fold sampled down to `max_rows`)."""
+def _mean_fold_score(model, X, y, folds, task) -> float:
+    """A job: mean of the champion metric (R² / PR-AUC) over the given (train, test) folds."""
     scores = []
-    for fold, (all_train, all_test) in enumerate(splits):
-        train = capped(all_train, max_rows, fold)
-        test = capped(all_test, max_rows, len(splits) + fold)
-        fitted = fresh_model(model).fit(X.iloc[train], y[train])
-        scores.append(task.champion_score(y[test], task.predict(fitted, X.iloc[test])))
+    for train, test in folds:
+        fitted = fresh_model(model).fit(X.loc[train], y[train])
+        scores.append(task.champion_score(y[test], task.predict(fitted, X.loc[test])))
     return float(np.mean(scores))
+
+
+def permutation_folds(
+    task: Task, y: np.ndarray, n_splits: int, seed: int, max_rows=None, max_folds=None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The permutation test's (train, test) folds: the first `max_folds` of one K-fold
+    repeat, each side sampled down to `max_rows`."""
+    splits = list(task.splitter(n_splits, 1, seed).split(np.zeros(len(y)), y))[:max_folds]
+    return [
+        (capped(train, max_rows, number), capped(test, max_rows, len(splits) + number))
+        for number, (train, test) in enumerate(splits)
+    ]
 
 
 def permutation_test(
@@ -170,11 +239,10 @@ def permutation_test(
     `max_folds`, only the first folds are used (a valid test, with less power).
     """
     pool = pool or JobPool()
-    splits = list(task.splitter(n_splits, 1, seed).split(X, y))[:max_folds]
+    folds = permutation_folds(task, y, n_splits, seed, max_rows, max_folds)
     rng = np.random.default_rng(seed)
     futures = [
-        pool.submit(label, "permutation test", _mean_fold_score, model, X, labels, splits, task,
-                    max_rows)
+        pool.submit(label, "permutation test", _mean_fold_score, model, X, labels, folds, task)
         for labels in [y, *(rng.permutation(y) for _ in range(n_permutations))]
     ]  # fmt: skip
     observed = futures[0].result()
@@ -197,65 +265,70 @@ def cross_validate(
     interval_level: float = 0.9,
     pool: JobPool | None = None,
     label: str = "",
-    keep_models: bool = False,
+    predict_held_out: HeldOutPredictor | None = None,
 ) -> CVResult:
-    """Score `model` and the reference model on the same repeated K-fold splits.
+    """Score `model` and the reference model on the same repeated K-fold splits of `y`'s rows.
 
     With importance_repeats > 0, each model of the first repeat also measures permutation
     importance on its held-out fold (shuffling each input column that many times). For large
     data, `max_train_rows` caps the rows each fit sees, `max_importance_rows` the held-out
     rows importance is measured on (seeded samples) and `importance_folds` the folds that
     measure it; every row is still predicted. A regressor's intervals hold `interval_level`
-    of the true values (ml/intervals.py). `keep_models` keeps every fold's fitted model and
-    test rows in the result.
+    of the true values (ml/intervals.py).
+
+    `X` holds the features of the rows the fits read, indexed by position in `y`: every row,
+    unless `predict_held_out` predicts the test rows elsewhere (then `X` needs only the rows
+    of ml/train.py's `rows_read`).
     """
-    if len(X) < n_splits * 2:
-        raise ValueError(f"{len(X)} rows are too few for {n_splits}-fold cross-validation")
+    if len(y) < n_splits * 2:
+        raise ValueError(f"{len(y)} rows are too few for {n_splits}-fold cross-validation")
     pool = pool or JobPool()
-    splits = list(task.splitter(n_splits, n_repeats, seed).split(X, y))
+    folds = outer_folds(task, y, n_splits, n_repeats, seed, max_train_rows, importance_repeats,
+                        importance_folds, max_importance_rows)  # fmt: skip
     futures = [
-        pool.submit(
-            label, "cross-validation", evaluate_fold, model, X, y, task, train, test, seed + fold,
-            max_train_rows, importance_repeats if fold < (importance_folds or n_splits) else 0,
-            max_importance_rows, interval_level, keep_models,
-        )
-        for fold, (train, test) in enumerate(splits)
+        pool.submit(label, "cross-validation", evaluate_fold, model, X, y, task, fold,
+                    importance_repeats, max_train_rows is not None, interval_level,
+                    predict_held_out is None)
+        for fold in folds
     ]  # fmt: skip
-    prediction_sum, lower_sum, upper_sum, prediction_count = np.zeros((4, len(X)))
-    first_repeat_prediction = np.full(len(X), np.nan)
-    outcomes = []
-    for fold, (future, (_, test)) in enumerate(zip(futures, splits, strict=True)):
-        outcome = future.result()
-        prediction_sum[test] += outcome.prediction
-        prediction_count[test] += 1
+    outcomes = [future.result() for future in futures]
+    if predict_held_out is not None:
+        models = [(fit.model.fitted, fit.reference.fitted) for fit in outcomes]
+        predictions = predict_held_out(models, [fold.test for fold in folds])
+        outcomes = [
+            fit.outcome(task, y[fold.test], *predicted)
+            for fit, fold, predicted in zip(outcomes, folds, predictions, strict=True)
+        ]
+    prediction_sum, lower_sum, upper_sum, prediction_count = np.zeros((4, len(y)))
+    first_repeat_prediction = np.full(len(y), np.nan)
+    for number, (outcome, fold) in enumerate(zip(outcomes, folds, strict=True)):
+        prediction_sum[fold.test] += outcome.prediction
+        prediction_count[fold.test] += 1
         if outcome.bounds is not None:
-            lower_sum[test] += outcome.bounds[0]
-            upper_sum[test] += outcome.bounds[1]
-        if fold < n_splits:
-            first_repeat_prediction[test] = outcome.prediction
-        outcomes.append(outcome)
+            lower_sum[fold.test] += outcome.bounds[0]
+            upper_sum[fold.test] += outcome.bounds[1]
+        if number < n_splits:
+            first_repeat_prediction[fold.test] = outcome.prediction
     importance_drops = [o.importance_drops for o in outcomes if o.importance_drops is not None]
     return CVResult(
         fold_scores=pd.DataFrame([outcome.scores for outcome in outcomes]),
         baseline_fold_scores=pd.DataFrame([outcome.reference_scores for outcome in outcomes]),
         oof_prediction=prediction_sum / prediction_count,
         n_splits=n_splits * n_repeats,
-        folds_sha256=folds_sha256(splits),
+        folds_sha256=folds_sha256([fold.test for fold in folds]),
         oof_bounds=None
         if task.is_classification
         else (lower_sum / prediction_count, upper_sum / prediction_count),
         first_repeat_prediction=first_repeat_prediction,
         importance=summarize_importance(pd.concat(importance_drops)) if importance_drops else None,
         fold_choices=tuple(outcome.choice for outcome in outcomes),
-        fold_models=tuple(outcome.fitted for outcome in outcomes) if keep_models else (),
-        fold_test_rows=tuple(test for _, test in splits) if keep_models else (),
     )
 
 
-def folds_sha256(splits: list[tuple[np.ndarray, np.ndarray]]) -> str:
+def folds_sha256(tests: list[np.ndarray]) -> str:
     """sha256 of every fold's test row positions, in split order."""
     digest = hashlib.sha256()
-    for _, test in splits:
+    for test in tests:
         digest.update(np.sort(test).astype("<i8").tobytes() + b"|")
     return digest.hexdigest()
 

@@ -2,9 +2,11 @@
 protocol of ml/train.py (same folds, same seeds), reading marts.track_features from Spark and
 writing ml.runs, ml.run_metrics, ml.predictions and ml.feature_importance as Spark tables.
 
-Every row's out-of-fold prediction is made in Spark: each row travels with the folds that held
-it out, and the fold models (fitted in the driver's worker processes) predict it in Spark's
-Python workers (mapInPandas), averaged over repeats as on DuckDB. MLflow logs each run and
+The fits read only the rows they need, joined out of Spark by track id: every row up to
+`large_data_rows`, a seeded sample per fit above it (ml/scale.py). Every row's out-of-fold
+prediction is made in Spark: each row travels with the folds that held it out, and the fold
+models (fitted in the driver's worker processes) predict it in Spark's Python workers
+(mapInPandas), averaged over repeats as on DuckDB. MLflow logs each run and
 registers its model as on DuckDB, but never makes it champion: the champion is what scoring
 serves, and scoring (`predict`, the SQL macros) reads the DuckDB warehouse."""
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -20,14 +23,16 @@ import pandas as pd
 from ml import spark
 from ml.config import TrainConfig
 from ml.errors import UserError
-from ml.evaluate import CVResult
+from ml.evaluate import HeldOutPredictor
 from ml.features import ID_COLUMN, feature_matrix, target_vector
 from ml.settings import Paths
 from ml.train import (
+    FittedConfig,
     TrainingInputs,
     TrainResult,
     fit_and_evaluate,
     log_to_mlflow,
+    rows_read,
     run_frames,
     run_tags,
 )
@@ -64,61 +69,83 @@ def spark_schema(table: str) -> str:
     )
 
 
-def read_training_inputs(spark_dir, max_rows: int) -> TrainingInputs:
-    """The training inputs, read from Spark. The whole feature mart comes into the driver, so
-    a mart of more than `max_rows` (the full protocol's size) is refused before it is read."""
+def read_training_inputs(spark_dir: Path) -> TrainingInputs:
+    """The training inputs, read from Spark, where `features` holds only each row's track id
+    and targets, in track id order: the feature columns are read by `read_rows`, for the rows
+    the fits read."""
     session = spark.session(spark_dir)
     if not session.catalog.tableExists("marts.track_features"):
         raise UserError(f"no Spark build in {spark_dir} (run `python cli.py build --engine spark`)")
-    rows = session.sql("select count(*) from marts.track_features").collect()[0][0]
-    if rows > max_rows:
-        raise UserError(
-            f"marts.track_features on Spark has {rows:,} rows: training on Spark reads it into "
-            f"the driver, so it stops at {max_rows:,} rows (train larger data on DuckDB)"
-        )
-    if rows == 0:
+    labels = spark.read_sql(spark_dir, f"""
+        select {ID_COLUMN}, streams, is_top_decile from marts.track_features order by {ID_COLUMN}
+    """)  # fmt: skip
+    if labels.empty:
         raise UserError("marts.track_features on Spark has no rows: nothing to train on")
-    features = spark.read_sql(spark_dir, "select * from marts.track_features order by track_id")
     # Spark's ln (Java's StrictMath) and DuckDB's (the C library's log, as Python's math.log)
     # differ in the last bit for a few counts (4 of the real file's 947), and a forest's splits
     # notice: training takes the target as DuckDB computes it, so both engines fit the same bits.
-    features["log_streams"] = [math.log(count) for count in features["streams"].tolist()]
+    labels["log_streams"] = [math.log(count) for count in labels["streams"].tolist()]
     return TrainingInputs(
-        features=features,
+        features=labels,
         dataset=spark.read_sql(spark_dir, "select * from audit.build_dataset").iloc[0],
         correlations=spark.read_sql(spark_dir, "select * from marts.feature_correlations"),
     )
 
 
-def out_of_fold_in_spark(spark_dir, config: TrainConfig, cv_result: CVResult,
-                         track_ids: pd.Series) -> np.ndarray:  # fmt: skip
-    """Every row's out-of-fold prediction, made in Spark by the fold models that never saw it
-    and averaged over repeats, in the order of `track_ids`."""
-    session = spark.session(spark_dir)
-    test_rows = cv_result.fold_test_rows
-    held_out = pd.DataFrame({
-        ID_COLUMN: np.concatenate([track_ids.to_numpy()[rows] for rows in test_rows]),
-        "split": np.repeat(np.arange(len(test_rows)), [len(rows) for rows in test_rows]),
-    })  # fmt: skip
-    models = session.sparkContext.broadcast(cv_result.fold_models)
+def _joined(session, wanted: pd.DataFrame):
+    """marts.track_features' rows of the track ids in `wanted`, with its other columns too:
+    a join in Spark."""
+    return session.createDataFrame(wanted).join(session.table("marts.track_features"), ID_COLUMN)
+
+
+def read_rows(spark_dir: Path, track_ids: np.ndarray, positions: np.ndarray) -> pd.DataFrame:
+    """marts.track_features' rows at `positions` of `track_ids`, indexed by position."""
+    wanted = pd.DataFrame({ID_COLUMN: track_ids[positions], "position": positions})
+    rows = _joined(spark.session(spark_dir), wanted).toPandas()
+    return rows.set_index("position").sort_index()
+
+
+def held_out_predictor(spark_dir: Path, config: TrainConfig,
+                       track_ids: np.ndarray) -> HeldOutPredictor:  # fmt: skip
+    """Predicts the CV folds' test rows in Spark (ml/evaluate.py's cross_validate): each row
+    travels with the folds that held it out, and their models, broadcast to Spark's Python
+    workers, predict it there (mapInPandas)."""
     task, features = config.task, config.features
 
-    def predict(batches):
-        for batch in batches:
-            for split, rows in batch.groupby("split", sort=False):
-                yield pd.DataFrame({
-                    ID_COLUMN: rows[ID_COLUMN].to_numpy(),
-                    "prediction": task.predict(models.value[split], feature_matrix(rows, features)),
-                })  # fmt: skip
+    def predict_held_out(models: list[tuple], tests: list[np.ndarray]):
+        session = spark.session(spark_dir)
+        broadcast = session.sparkContext.broadcast(models)
 
-    features_table = session.table("marts.track_features")
-    joined = session.createDataFrame(held_out).join(features_table, ID_COLUMN)
-    predictions = (
-        joined.mapInPandas(predict, f"{ID_COLUMN} bigint, prediction double")
-        .groupBy(ID_COLUMN).avg("prediction")
-        .toPandas().set_index(ID_COLUMN)["avg(prediction)"]
-    )  # fmt: skip
-    return predictions.reindex(track_ids.to_numpy()).to_numpy()
+        def predict(batches):
+            for batch in batches:
+                for split, rows in batch.groupby("split", sort=False):
+                    X = feature_matrix(rows, features)
+                    yield pd.DataFrame({
+                        "split": split,
+                        "position": rows["position"].to_numpy(),
+                        **{name: task.predict(model, X) for name, model in
+                           zip(("prediction", "reference"), broadcast.value[split], strict=True)},
+                    })  # fmt: skip
+
+        positions = np.concatenate(tests)
+        held_out = pd.DataFrame({
+            ID_COLUMN: track_ids[positions],
+            "position": positions,
+            "split": np.repeat(np.arange(len(tests)), [len(test) for test in tests]),
+        })  # fmt: skip
+        predicted = (
+            _joined(session, held_out)
+            .mapInPandas(predict, "split int, position bigint, prediction double, reference double")
+            .toPandas()
+        )
+        broadcast.unpersist()
+        by_split = dict(tuple(predicted.set_index("position").groupby("split")))
+        return [
+            tuple(by_split[split].loc[test, ["prediction", "reference"]].to_numpy().T)
+            for split, test in enumerate(tests)
+        ]
+
+    return predict_held_out
 
 
 def write_run(spark_dir, frames: dict[str, pd.DataFrame]) -> None:
@@ -127,36 +154,46 @@ def write_run(spark_dir, frames: dict[str, pd.DataFrame]) -> None:
     before its last."""
     session = spark.session(spark_dir)
     session.sql("create database if not exists ml")
-    for table, columns in SPARK_ML_TABLES.items():
-        rows = session.createDataFrame(frames[table][columns], spark_schema(table))
+    for table, frame in frames.items():
+        rows = session.createDataFrame(frame[SPARK_ML_TABLES[table]], spark_schema(table))
         rows.write.mode("append").saveAsTable(table)
+
+
+def fit_config(spark_dir: Path, config: TrainConfig, inputs: TrainingInputs, rows: pd.DataFrame,
+               pool: JobPool) -> FittedConfig:  # fmt: skip
+    """fit_and_evaluate on Spark's tables: `rows` holds at least the config's `rows_read`
+    (read_rows), and Spark predicts the folds' test rows."""
+    track_ids = inputs.features[ID_COLUMN].to_numpy()
+    return fit_and_evaluate(
+        config, feature_matrix(rows, config.features), target_vector(inputs.features, config.task),
+        pool=pool, predict_held_out=held_out_predictor(spark_dir, config, track_ids),
+    )  # fmt: skip
 
 
 def train_configs(
     configs: list[TrainConfig], paths: Paths, progress: Callable[[str], None] = lambda m: None
 ) -> list[TrainResult]:
-    """Train every config on the Spark engine's tables (see the module's docstring)."""
+    """Train every config on the Spark engine's tables (see the module's docstring). The
+    driver holds each row's track id, targets and predictions, and the feature columns of the
+    rows the fits read: every row up to `large_data_rows`, a seeded sample above it."""
     from ml import tracking
 
-    max_rows = min(config.cv.large_data_rows for config in configs)
-    inputs = read_training_inputs(paths.spark_dir, max_rows)
+    inputs = read_training_inputs(paths.spark_dir)
+    track_ids = inputs.features[ID_COLUMN].to_numpy()
+    wanted = [rows_read(config, target_vector(inputs.features, config.task)) for config in configs]
+    rows = read_rows(paths.spark_dir, track_ids, np.unique(np.concatenate(wanted)))
     experiment_id = tracking.configure(paths)
     results = []
     with JobPool(default_workers(), order=[config.name for config in configs]) as pool:
         for number, config in enumerate(configs, start=1):
-            X = feature_matrix(inputs.features, config.features)
-            y = target_vector(inputs.features, config.task)
-            fitted = fit_and_evaluate(config, X, y, pool=pool, keep_fold_models=True)
-            oof = out_of_fold_in_spark(
-                paths.spark_dir, config, fitted.cv_result, inputs.features[ID_COLUMN]
-            )
-            if not np.allclose(oof, fitted.cv_result.oof_prediction, rtol=1e-9, atol=0):
-                raise RuntimeError(f"{config.name}: Spark's out-of-fold predictions differ")
+            fitted = fit_config(paths.spark_dir, config, inputs, rows, pool)
             tags = {**run_tags(config, fitted, inputs), "engine": "spark"}
             with tracking.training_run(experiment_id, config.name, tags) as run_id:
-                version, score = log_to_mlflow(run_id, config, fitted, tags, inputs.features)
-                frames = run_frames(run_id, config, fitted, tags, inputs.features, oof)
-                write_run(paths.spark_dir, frames)
+                n_rows = len(inputs.features)
+                version, score = log_to_mlflow(run_id, config, fitted, tags, n_rows)
+                write_run(
+                    paths.spark_dir, run_frames(run_id, config, fitted, tags, inputs.features)
+                )
             progress(
                 f"[{number}/{len(configs)}] {config.name} on Spark: CV "
                 f"{config.task.champion_metric} {score:.3f} (v{version}, not champion)"

@@ -21,9 +21,12 @@ from ml import warehouse
 from ml.config import TrainConfig
 from ml.evaluate import (
     CVResult,
+    HeldOutPredictor,
     best_f1_threshold,
     cross_validate,
     fold_score_rows,
+    outer_folds,
+    permutation_folds,
     permutation_test,
     summarize,
 )
@@ -174,6 +177,8 @@ class FittedConfig:
     training_ranges: pd.DataFrame
     # A regressor's prediction intervals (ml/intervals.py); None for a classifier.
     intervals: Intervals | None
+    # A few rows the final model saw (MLflow's input example).
+    input_example: pd.DataFrame
 
 
 def fit_final(model, X: pd.DataFrame, y: np.ndarray):
@@ -181,30 +186,52 @@ def fit_final(model, X: pd.DataFrame, y: np.ndarray):
     return fresh_model(model).fit(X, y)
 
 
+def rows_read(config: TrainConfig, y: np.ndarray) -> np.ndarray:
+    """The positions of the rows whose features fit_and_evaluate reads when the CV's test rows
+    are predicted elsewhere: every fold's training and importance rows, the permutation
+    test's, the final fit's. All of them up to `large_data_rows`; a few per fit above it."""
+    plan = plan_training(config.cv, len(y))
+    folds = outer_folds(config.task, y, config.cv.n_splits, plan.n_repeats, config.cv.seed,
+                        plan.max_train_rows, config.cv.importance_repeats, plan.importance_folds,
+                        plan.max_importance_rows)  # fmt: skip
+    parts = [capped(np.arange(len(y)), plan.max_train_rows, config.cv.seed)]
+    parts += [rows for fold in folds for rows in (fold.train, fold.importance)]
+    if _tests_significance(config):
+        parts += [rows for fold in permutation_folds(
+            config.task, y, config.cv.n_splits, config.cv.seed, plan.max_train_rows,
+            plan.permutation_folds) for rows in fold]  # fmt: skip
+    return np.unique(np.concatenate(parts))
+
+
+def _tests_significance(config: TrainConfig) -> bool:
+    return config.feature_set == "audio" and config.cv.n_permutations > 0
+
+
 def fit_and_evaluate(
     config: TrainConfig, X: pd.DataFrame, y: np.ndarray, pool: JobPool | None = None,
-    keep_fold_models: bool = False,
+    predict_held_out: HeldOutPredictor | None = None,
 ) -> FittedConfig:  # fmt: skip
     """The training work of one config, nothing tracked or written: plan for the data size,
     cross-validate, test significance (audio runs), choose the threshold, fit the final model.
-    The fits run as jobs of `pool` (in this process without one); `keep_fold_models` keeps
-    each fold's model in the CV result."""
+    The fits run as jobs of `pool` (in this process without one). `X` holds the features of
+    every row of `y`, or with `predict_held_out` (ml/evaluate.py's cross_validate) only those
+    of `rows_read`, indexed by position."""
     pool = pool or JobPool()
-    plan = plan_training(config.cv, len(X))
+    plan = plan_training(config.cv, len(y))
     model_params = plan.model_params(config.model_type, config.model_params)
     pipeline = make_pipeline_for(
         config.task, config.model_type, model_params, config.features, config.cv.seed
     )
     model = with_search(pipeline, config.task, config.search, config.cv.seed)
-    final_rows = capped(np.arange(len(X)), plan.max_train_rows, config.cv.seed)
+    final_rows = capped(np.arange(len(y)), plan.max_train_rows, config.cv.seed)
     final_fit = pool.submit(
-        config.name, "final fit", fit_final, model, X.iloc[final_rows], y[final_rows]
+        config.name, "final fit", fit_final, model, X.loc[final_rows], y[final_rows]
     )
     with ThreadPoolExecutor(1) as beside:
         # The permutation test's jobs are queued now, beside the folds', not after them.
         significance = (
             beside.submit(significance_rows, model, X, y, config, plan, pool)
-            if config.feature_set == "audio" and config.cv.n_permutations > 0
+            if _tests_significance(config)
             else None
         )
         result = cross_validate(
@@ -213,7 +240,7 @@ def fit_and_evaluate(
             importance_repeats=config.cv.importance_repeats,
             max_train_rows=plan.max_train_rows, max_importance_rows=plan.max_importance_rows,
             importance_folds=plan.importance_folds, interval_level=config.cv.interval_level,
-            pool=pool, label=config.name, keep_models=keep_fold_models,
+            pool=pool, label=config.name, predict_held_out=predict_held_out,
         )  # fmt: skip
         metrics = summarize(result)
         if significance is not None:
@@ -225,7 +252,7 @@ def fit_and_evaluate(
         # The threshold travels inside the model: its predict() gives the top-decile label.
         served = FixedThresholdClassifier(
             FrozenEstimator(served), threshold=threshold, response_method="predict_proba"
-        ).fit(X.iloc[final_rows], y[final_rows])
+        ).fit(X.loc[final_rows], y[final_rows])
     else:
         intervals = calibrate(y, result.first_repeat_prediction, config.cv.interval_level)
         metrics = pd.concat([metrics, pd.DataFrame([{
@@ -234,7 +261,8 @@ def fit_and_evaluate(
         }])], ignore_index=True)  # fmt: skip
     return FittedConfig(
         plan, model_params, result, metrics, threshold, final_rows, served,
-        chosen_params(final_model), training_ranges(X.iloc[final_rows]), intervals,
+        chosen_params(final_model), training_ranges(X.loc[final_rows]), intervals,
+        X.loc[final_rows[:5]],
     )  # fmt: skip
 
 
@@ -308,7 +336,7 @@ def record_run(
         experiment_id = tracking.configure(paths)
     with tracking.training_run(experiment_id, config.name, tags) as run_id:
         with clock.measure(config.name, "MLflow logging"):
-            version, score = log_to_mlflow(run_id, config, fitted, tags, inputs.features)
+            version, score = log_to_mlflow(run_id, config, fitted, tags, len(inputs.features))
         with clock.measure(config.name, "write-back"):
             predictions = write_to_warehouse(
                 paths, run_id, config, fitted, tags, inputs, tracking.list_model_versions(paths)
@@ -365,9 +393,8 @@ def run_tags(config: TrainConfig, fitted: FittedConfig, inputs: TrainingInputs) 
 
 
 def log_to_mlflow(
-    run_id: str, config: TrainConfig, fitted: FittedConfig, tags: dict[str, str],
-    features: pd.DataFrame,
-) -> tuple[str, float]:  # fmt: skip
+    run_id: str, config: TrainConfig, fitted: FittedConfig, tags: dict[str, str], n_rows: int
+) -> tuple[str, float]:
     """The MLflow sink: params, metrics, records and the model, registered as a new version
     (not yet champion). Returns (version, the champion metric's CV score)."""
     from ml import tracking
@@ -386,7 +413,7 @@ def log_to_mlflow(
         "cv.seed": config.cv.seed,
         "cv.n_permutations": config.cv.n_permutations,
         "cv.importance_repeats": config.cv.importance_repeats,
-        "n_rows": len(features),
+        "n_rows": n_rows,
         "decision_threshold": fitted.threshold,
         "scale.max_train_rows": fitted.plan.max_train_rows,
         "scale.max_importance_rows": fitted.plan.max_importance_rows,
@@ -408,16 +435,15 @@ def log_to_mlflow(
         "cv_score": repr(score),
         "decision_threshold": repr(fitted.threshold) if fitted.threshold is not None else "",
     }
-    X_example = feature_matrix(features.head(5), config.features)
-    return tracking.log_model(fitted.final_model, config.task, X_example, version_tags), score
+    return tracking.log_model(fitted.final_model, config.task, fitted.input_example,
+                              version_tags), score  # fmt: skip
 
 
 def run_frames(
     run_id: str, config: TrainConfig, fitted: FittedConfig, tags: dict[str, str],
-    features: pd.DataFrame, oof_prediction: np.ndarray | None = None,
+    features: pd.DataFrame,
 ) -> dict[str, pd.DataFrame]:  # fmt: skip
-    """The run's rows that every engine writes: ml.runs, ml.run_metrics, ml.predictions (the
-    CV result's out-of-fold predictions unless `oof_prediction` is given) and
+    """The run's rows that every engine writes: ml.runs, ml.run_metrics, ml.predictions and
     ml.feature_importance."""
     importance = fitted.cv_result.importance
     run_row = pd.DataFrame([{
@@ -431,8 +457,7 @@ def run_frames(
     }])  # fmt: skip
     predictions = prediction_frame(
         run_id, config, features[ID_COLUMN], target_vector(features, config.task),
-        fitted.cv_result.oof_prediction if oof_prediction is None else oof_prediction,
-        fitted.threshold, fitted.cv_result.oof_bounds,
+        fitted.cv_result.oof_prediction, fitted.threshold, fitted.cv_result.oof_bounds,
     )  # fmt: skip
     return {
         "ml.runs": run_row,

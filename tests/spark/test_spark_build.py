@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+import yaml
 
 from ml import warehouse
 from ml.build import build_warehouse
@@ -42,8 +43,15 @@ KEYS = {
 # When each engine built the table: the only column that differs by design.
 NOT_COMPARED = {"audit.build_dataset": {"built_at"}}
 FILES = ("quirks", "real")
-# Trained on Spark after the builds, on the real file, with two CV repeats.
+# Trained on Spark after the builds, on the real file, with two CV repeats: a config as shipped
+# (the full protocol, every row read), and one scaled down as above `large_data_rows` (its fits
+# read a seeded sample of rows; one repeat).
 TRAINED_CONFIG = "experiment_1"
+SCALED_CONFIG = {
+    "name": "classifier_scaled_down", "task": "classification", "feature_set": "audio_artist",
+    "model": {"type": "random_forest", "params": {"n_estimators": 30, "random_state": 42}},
+    "cv": {"large_data_rows": 500, "max_train_rows": 300, "max_importance_rows": 100},
+}  # fmt: skip
 
 
 def write_quirks(path: Path) -> None:
@@ -89,15 +97,18 @@ def builds(real_csv, tmp_path_factory) -> dict:
     for name, raw in raws.items():
         build_warehouse(folder / name / "spotify.duckdb", resolve_raw_csv(raw))
     spark_warehouse = folder / "spark_engine" / "spotify.duckdb"
+    scaled = folder / "scaled.yaml"
+    scaled.write_text(yaml.safe_dump(SCALED_CONFIG), encoding="utf-8")
     pairs = [str(path) for name in FILES for path in (raws[name], folder / name / "spark")]
     env = {**cli_env(folder / "mlflow"), "PYTHONPATH": f"{PROJECT_ROOT}:{PROJECT_ROOT / 'tests'}"}
     result = subprocess.run(
-        [sys.executable, "-m", "support.spark_tables", str(spark_warehouse), TRAINED_CONFIG,
-         *pairs],
+        [sys.executable, "-m", "support.spark_tables", str(spark_warehouse),
+         f"{TRAINED_CONFIG},{scaled}", *pairs],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    return {"folder": folder, "spark_dir": spark_warehouse.parent / "spark", "result": result}
+    return {"folder": folder, "spark_dir": spark_warehouse.parent / "spark", "result": result,
+            "scaled": scaled}  # fmt: skip
 
 
 def duckdb_tables(warehouse: Path) -> list[str]:
@@ -171,35 +182,42 @@ def test_spark_sql_has_no_double_quoted_identifiers(builds) -> None:
         assert '"' not in text, path
 
 
-def test_a_config_trained_on_spark_predicts_out_of_fold_as_on_duckdb(builds) -> None:
+@pytest.mark.parametrize("scaled_down", [False, True], ids=["full", "scaled_down"])
+def test_a_config_trained_on_spark_predicts_out_of_fold_as_on_duckdb(builds, scaled_down) -> None:
     """Same folds, same seeds: Spark's out-of-fold predictions (made in Spark by the fold
-    models) and metrics equal a DuckDB training of the config on the same file."""
+    models) and metrics equal a DuckDB training of the config on the same file, in full and
+    scaled down to sampled fits."""
     files = builds["folder"] / "real"
     trained = files / "spark" / "trained"
-    config = load_config(TRAINED_CONFIG)
+    config = load_config(builds["scaled"] if scaled_down else TRAINED_CONFIG)
     config = replace(config, cv=replace(config.cv, n_repeats=2))
     features = warehouse.read_track_features(files / "spotify.duckdb")
     with JobPool(2) as pool:
         fitted = fit_and_evaluate(config, feature_matrix(features, config.features),
                                   target_vector(features, config.task), pool=pool)  # fmt: skip
+    assert fitted.plan.is_scaled_down == scaled_down
+    column = "predicted_probability" if scaled_down else "predicted_log_streams"
     with duckdb.connect() as connection:
-        predictions = connection.execute(f"""
-            select track_id, predicted_log_streams, is_out_of_fold
-            from read_parquet('{trained}/ml.predictions/*.parquet') order by track_id
-        """).fetchall()  # fmt: skip
-        metrics = dict(connection.execute(
-            f"select metric, value from read_parquet('{trained}/ml.run_metrics/*.parquet')"
-        ).fetchall())  # fmt: skip
-        (run,) = connection.execute(f"""
-            select config_name, n_rows, folds_sha256
-            from read_parquet('{trained}/ml.runs/*.parquet')
-        """).fetchall()  # fmt: skip
+        connection.execute(f"""
+            create view runs as select * from read_parquet('{trained}/ml.runs/*.parquet')
+            where config_name = '{config.name}'
+        """)  # fmt: skip
+        for table in ("predictions", "run_metrics"):
+            connection.execute(f"""
+                create view {table} as select * from read_parquet('{trained}/ml.{table}/*.parquet')
+                where run_id in (select run_id from runs)
+            """)  # fmt: skip
+        predictions = connection.execute(
+            f"select track_id, {column}, is_out_of_fold from predictions order by track_id"
+        ).fetchall()  # fmt: skip
+        metrics = dict(connection.execute("select metric, value from run_metrics").fetchall())
+        (run,) = connection.execute("select n_rows, folds_sha256 from runs").fetchall()
     assert [row[0] for row in predictions] == features["track_id"].tolist()
     assert all(row[2] for row in predictions)
     np.testing.assert_allclose(
         [row[1] for row in predictions], fitted.cv_result.oof_prediction, rtol=1e-9, atol=0
     )
-    assert run == (TRAINED_CONFIG, len(features), fitted.cv_result.folds_sha256)
+    assert run == (len(features), fitted.cv_result.folds_sha256)
     expected = fitted.metrics.set_index("metric")["value"].to_dict()
     assert metrics.keys() == expected.keys()
     for metric, value in expected.items():

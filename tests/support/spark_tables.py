@@ -1,12 +1,13 @@
 """Builds raw files on Spark as a user does (`cli.py build --engine spark`), in one process as
 the Spark engine requires, and exports every model after each build for the parity tests:
 
-    python -m support.spark_tables WAREHOUSE CONFIG RAW OUT [RAW OUT ...]
+    python -m support.spark_tables WAREHOUSE CONFIGS RAW OUT [RAW OUT ...]
 
 Each OUT folder gets one Parquet folder per model (<schema>.<name>) and types.json ({model:
 [[column, Spark type], ...]}); the models are those of the build's manifest. Then dbt's unit
-tests run on Spark, and CONFIG is trained on the last file (`cli.py train --engine spark`, two
-CV repeats), its ml tables exported to the last OUT folder as well."""
+tests run on Spark, and CONFIGS (names or YAML paths, comma-separated) are trained on the last
+file (`cli.py train --engine spark`, two CV repeats), their ml tables exported to the last OUT
+folder as well."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def built_models(spark_dir: Path) -> list[str]:
             if node["resource_type"] == "model"]  # fmt: skip
 
 
-def main(warehouse: str, config: str, *raws_and_outs: str) -> None:
+def main(warehouse: str, configs: str, *raws_and_outs: str) -> None:
     spark_dir = resolve_paths(warehouse).spark_dir
     pairs = list(zip(raws_and_outs[::2], raws_and_outs[1::2], strict=True))
     for raw, out in pairs:
@@ -53,7 +54,8 @@ def main(warehouse: str, config: str, *raws_and_outs: str) -> None:
     results = json.loads((spark_dir / "dbt" / "run_results.json").read_text(encoding="utf-8"))
     passed = [result["unique_id"] for result in results["results"] if result["status"] == "pass"]
     print(json.dumps({"unit_tests_passed": sorted(passed)}))
-    cli.main(["train", "--engine", "spark", "--config", config, "--cv-repeats", "2",
+    references = [option for config in configs.split(",") for option in ("--config", config)]
+    cli.main(["train", "--engine", "spark", *references, "--cv-repeats", "2",
               "--warehouse", warehouse], standalone_mode=False)  # fmt: skip
     export_tables(spark_dir, list(SPARK_ML_TABLES), Path(pairs[-1][1]) / "trained")
 

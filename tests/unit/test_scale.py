@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.pipeline import make_pipeline
 
@@ -121,3 +122,45 @@ def test_fit_and_evaluate_caps_the_final_fit_on_large_data():
     assert fitted.metrics.set_index("metric").loc["r2", "value"] > 0.8
     assert fitted.threshold is None
     assert fitted.final_model.predict(X.head(3)).shape == (3,)
+
+
+def _predict_here(X: pd.DataFrame, task):
+    """A HeldOutPredictor that predicts the test rows from every row's features, as Spark does."""
+
+    def predict(models, tests):
+        return [tuple(task.predict(model, X.loc[test]) for model in pair)
+                for pair, test in zip(models, tests, strict=True)]  # fmt: skip
+
+    return predict
+
+
+@pytest.mark.parametrize("name", ["experiment_1", "classifier"])
+@pytest.mark.parametrize("large", [False, True])
+def test_fits_read_only_rows_read_when_held_out_rows_are_predicted_elsewhere(name, large):
+    """Spark's path: the fits see the features of `rows_read` alone, the test rows are
+    predicted by the fold models elsewhere, and every result is the same as with every row."""
+    from dataclasses import replace
+
+    from ml.config import load_config
+    from ml.train import fit_and_evaluate, rows_read
+
+    config = load_config(name)
+    scale = {"large_data_rows": 300, "max_train_rows": 100, "max_importance_rows": 40}
+    config = replace(config, model_params={"n_estimators": 5, "random_state": 0},
+                     cv=replace(config.cv, n_repeats=2, n_permutations=3, importance_repeats=2,
+                                **(scale if large else {})))  # fmt: skip
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.random((600, len(config.features))), columns=config.features)
+    signal = X[config.features[0]].to_numpy() + rng.normal(0, 0.1, 600)
+    y = (signal > np.quantile(signal, 0.9)).astype(int) if config.task.is_classification else signal
+    read = rows_read(config, y)
+    assert (len(read) < 600) == large
+    everywhere = fit_and_evaluate(config, X, y)
+    elsewhere = fit_and_evaluate(config, X.loc[read], y,
+                                 predict_held_out=_predict_here(X, config.task))  # fmt: skip
+    assert np.array_equal(everywhere.cv_result.oof_prediction, elsewhere.cv_result.oof_prediction)
+    pd.testing.assert_frame_equal(everywhere.metrics, elsewhere.metrics)
+    tests_significance = "permutation_pvalue" in set(elsewhere.metrics["metric"])
+    assert tests_significance == (config.feature_set == "audio")
+    pd.testing.assert_frame_equal(everywhere.cv_result.importance, elsewhere.cv_result.importance)
+    assert everywhere.threshold == elsewhere.threshold
