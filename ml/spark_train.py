@@ -73,8 +73,11 @@ def read_training_inputs(spark_dir: Path) -> TrainingInputs:
     """The training inputs, read from Spark, where `features` holds only each row's track id
     and targets, in track id order: the feature columns are read by `read_rows`, for the rows
     the fits read."""
-    session = spark.session(spark_dir)
-    if not session.catalog.tableExists("marts.track_features"):
+    # Without the folder there is no build: said at once, before Spark takes seconds to start.
+    is_built = spark_dir.is_dir() and spark.session(spark_dir).catalog.tableExists(
+        "marts.track_features"
+    )
+    if not is_built:
         raise UserError(f"no Spark build in {spark_dir} (run `python cli.py build --engine spark`)")
     labels = spark.read_sql(spark_dir, f"""
         select {ID_COLUMN}, streams, is_top_decile from marts.track_features order by {ID_COLUMN}
