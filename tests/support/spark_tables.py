@@ -6,8 +6,8 @@ the Spark engine requires, and exports every model after each build for the pari
 Each OUT folder gets one Parquet folder per model (<schema>.<name>) and types.json ({model:
 [[column, Spark type], ...]}); the models are those of the build's manifest. Then dbt's unit
 tests run on Spark, and CONFIGS (names or YAML paths, comma-separated) are trained on the last
-file (`cli.py train --engine spark`, two CV repeats), their ml tables exported to the last OUT
-folder as well."""
+file (`cli.py train --engine spark`, two CV repeats, three label permutations), their ml tables
+exported to the last OUT folder as well."""
 
 from __future__ import annotations
 
@@ -55,8 +55,8 @@ def main(warehouse: str, configs: str, *raws_and_outs: str) -> None:
     passed = [result["unique_id"] for result in results["results"] if result["status"] == "pass"]
     print(json.dumps({"unit_tests_passed": sorted(passed)}))
     references = [option for config in configs.split(",") for option in ("--config", config)]
-    cli.main(["train", "--engine", "spark", *references, "--cv-repeats", "2",
-              "--warehouse", warehouse], standalone_mode=False)  # fmt: skip
+    cli.main(["train", "--engine", "spark", *references, "--cv-repeats", "2", "--permutations",
+              "3", "--warehouse", warehouse], standalone_mode=False)  # fmt: skip
     export_tables(spark_dir, list(SPARK_ML_TABLES), Path(pairs[-1][1]) / "trained")
 
 
