@@ -194,7 +194,7 @@ def rows_read(config: TrainConfig, y: np.ndarray) -> np.ndarray:
     folds = outer_folds(config.task, y, config.cv.n_splits, plan.n_repeats, config.cv.seed,
                         plan.max_train_rows, config.cv.importance_repeats, plan.importance_folds,
                         plan.max_importance_rows)  # fmt: skip
-    parts = [capped(np.arange(len(y)), plan.max_train_rows, config.cv.seed)]
+    parts = [_final_rows(config, plan, len(y))]
     parts += [rows for fold in folds for rows in (fold.train, fold.importance)]
     if _tests_significance(config):
         parts += [rows for fold in permutation_folds(
@@ -205,6 +205,11 @@ def rows_read(config: TrainConfig, y: np.ndarray) -> np.ndarray:
 
 def _tests_significance(config: TrainConfig) -> bool:
     return config.feature_set == "audio" and config.cv.n_permutations > 0
+
+
+def _final_rows(config: TrainConfig, plan: TrainingPlan, n_rows: int) -> np.ndarray:
+    """The rows the final model is fitted on: all, or a seeded sample on large data."""
+    return capped(np.arange(n_rows), plan.max_train_rows, config.cv.seed)
 
 
 def fit_and_evaluate(
@@ -223,7 +228,7 @@ def fit_and_evaluate(
         config.task, config.model_type, model_params, config.features, config.cv.seed
     )
     model = with_search(pipeline, config.task, config.search, config.cv.seed)
-    final_rows = capped(np.arange(len(y)), plan.max_train_rows, config.cv.seed)
+    final_rows = _final_rows(config, plan, len(y))
     final_fit = pool.submit(
         config.name, "final fit", fit_final, model, X.loc[final_rows], y[final_rows]
     )
