@@ -49,7 +49,7 @@ FILES = ("quirks", "real")
 # read a seeded sample of rows; one repeat).
 TRAINED_CONFIG = "experiment_1"
 SCALED_CONFIG = {
-    "name": "classifier_scaled_down", "task": "classification", "feature_set": "audio_artist",
+    "name": "classifier_scaled_down", "task": "classification", "feature_set": "full",
     "model": {"type": "random_forest", "params": {"n_estimators": 30, "random_state": 42}},
     "cv": {"large_data_rows": 500, "max_train_rows": 300, "max_importance_rows": 100},
 }  # fmt: skip
