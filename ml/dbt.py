@@ -95,8 +95,10 @@ def run_dbt(
         elif event["level"] == "error":
             errors.append(event["msg"].strip())
 
-    run = _run_in_process if target == SPARK_TARGET else _run_in_child
-    succeeded = run(arguments, env, warehouse.parent, hear, errors)
+    if target == SPARK_TARGET:
+        succeeded = _run_in_process(arguments, env, hear, errors)
+    else:
+        succeeded = _run_in_child(arguments, env, warehouse.parent, hear, errors)
     results = _run_results(target_path)
     if not succeeded:
         raise _failure(command[0], results, [error for error in errors if error])
@@ -124,7 +126,7 @@ def _run_in_child(arguments: list[str], env: dict, folder: Path, hear, errors: l
     return process.wait() == 0
 
 
-def _run_in_process(arguments: list[str], env: dict, folder: Path, hear, errors: list[str]) -> bool:
+def _run_in_process(arguments: list[str], env: dict, hear, errors: list[str]) -> bool:
     """dbt in this process, its events heard as they happen, `env` set while it runs."""
     from dbt.cli.main import dbtRunner
 
