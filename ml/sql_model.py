@@ -8,6 +8,11 @@ a tree is a nested CASE comparing in float32 where scikit-learn's trees do (rand
 gradient boosting) and in float64 where it does not (histogram gradient boosting), a missing
 value going the side the tree sends it. Numbers are written as exact double literals. What
 cannot be translated raises UserError naming it.
+
+A registered version's macro (`<task macro>_v<N>`) reads its trees from ml.model_trees instead
+and walks them with DuckDB's list functions: the same output, a macro of a few kilobytes
+whatever the forest's size (a nested CASE takes megabytes of catalog, read whenever the
+warehouse is opened), slower to score many rows.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ FLOAT32_TREES = (
     RandomForestRegressor, RandomForestClassifier,
     GradientBoostingRegressor, GradientBoostingClassifier,
 )  # fmt: skip
+LINEAR_MODELS = (Ridge, LogisticRegression)
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,40 @@ def compile_model(model, name: str) -> str:
     fields are read as t['name'], which DuckDB substitutes into a macro's subquery whatever
     the caller's alias (t.name only when the caller's alias is t).
     """
+    estimator, columns = _estimator_and_inputs(model, name)
+    inputs = ", ".join(f"{column.sql} as c{i}" for i, column in enumerate(columns))
+    references = [Column(f"model_input.c{i}", column.nullable) for i, column in enumerate(columns)]
+    output = _compile_estimator(estimator, references, name)
+    return f"(select {output} from (select {inputs}) as model_input)"
+
+
+def compile_over_trees(model, name: str, model_name: str, version: int) -> tuple[str, pd.DataFrame]:
+    """(SQL expression, rows for ml.model_trees): `model`'s output for row `t` as compile_model
+    gives it, its trees read from the rows of (`model_name`, `version`) in ml.model_trees and
+    walked there. A linear model has no trees: its expression is compile_model's."""
+    estimator, columns = _estimator_and_inputs(model, name)
+    if isinstance(estimator, LINEAR_MODELS):
+        return compile_model(model, name), _tree_rows([], model_name, version)
+    trees, output = _ensemble(estimator, name)
+    inputs = ", ".join(column.sql for column in columns)
+    selected = f"model_name = {text(model_name)} and version = {int(version)}"
+    fields = ", ".join(f"'{field}': {field}" for field in TREE_FIELDS)
+    walked = output.format(trees=(
+        "list_sum(list_transform(model.trees, lambda tree: tree.value[list_reduce("
+        "range(tree.depth), lambda node, step: case when tree.left_child[node] = 0 then node "
+        "when coalesce(model_input.x[tree.feature[node]] <= tree.threshold[node], "
+        "tree.missing_go_to_left[node]) then tree.left_child[node] "
+        "else tree.right_child[node] end, 1)]))"
+    ))  # fmt: skip
+    sql = (f"(select {walked} from (select [{inputs}] as x) as model_input, "
+           f"(select list({{{fields}}} order by tree) as trees from {TREES_TABLE} "
+           f"where {selected}) as model)")  # fmt: skip
+    return sql, _tree_rows(trees, model_name, version)
+
+
+def _estimator_and_inputs(model, name: str) -> tuple[object, list[Column]]:
+    """The fitted estimator, and its inputs as SQL over row t (in float32 for the trees that
+    compare in float32)."""
     model = served_pipeline(model)
     if not (isinstance(model, Pipeline) and len(model.steps) == 2):
         raise UserError(f"cannot compile {name}: not a (preprocess, model) pipeline")
@@ -87,10 +127,7 @@ def compile_model(model, name: str) -> str:
     columns = _compile_preprocessor(preprocess, name)
     if isinstance(estimator, FLOAT32_TREES):
         columns = [Column(f"({column.sql})::float::double", column.nullable) for column in columns]
-    inputs = ", ".join(f"{column.sql} as c{i}" for i, column in enumerate(columns))
-    references = [Column(f"model_input.c{i}", column.nullable) for i, column in enumerate(columns)]
-    output = _compile_estimator(estimator, references, name)
-    return f"(select {output} from (select {inputs}) as model_input)"
+    return estimator, columns
 
 
 def _compile_preprocessor(preprocess, name: str) -> list[Column]:
@@ -161,32 +198,35 @@ def _compile_estimator(estimator, columns: list[Column], name: str) -> str:
     if isinstance(estimator, LogisticRegression):
         _check_binary(estimator, name)
         return _expit(_linear(estimator.coef_[0], float(estimator.intercept_[0]), columns))
-    if isinstance(estimator, RandomForestRegressor):
-        trees = [_tree(tree.tree_, columns, output=0) for tree in estimator.estimators_]
-        return f"({_sum(trees)}) / {number(len(trees))}"
-    if isinstance(estimator, RandomForestClassifier):
-        positive = _check_binary(estimator, name)
-        trees = [_tree(tree.tree_, columns, output=positive) for tree in estimator.estimators_]
-        return f"({_sum(trees)}) / {number(len(trees))}"
+    trees, output = _ensemble(estimator, name)
+    return output.format(trees=_sum([_case_tree(tree, columns) for tree in trees]))
+
+
+def _ensemble(estimator, name: str) -> tuple[list[Tree], str]:
+    """A tree ensemble's trees, and its output as SQL around `{trees}`, the sum of the values
+    of the leaves a row reaches."""
+    if isinstance(estimator, RandomForestRegressor | RandomForestClassifier):
+        output = 0
+        if isinstance(estimator, RandomForestClassifier):
+            output = _check_binary(estimator, name)
+        trees = [_fitted_tree(tree.tree_, output) for tree in estimator.estimators_]
+        return trees, f"({{trees}}) / {number(len(trees))}"
     if isinstance(estimator, GradientBoostingRegressor | GradientBoostingClassifier):
-        if isinstance(estimator, GradientBoostingClassifier):
-            _check_binary(estimator, name)
         # The init estimator's raw prediction is a constant (a mean, or the prior's log-odds).
-        initial = estimator._raw_predict_init(np.zeros((1, len(columns)), dtype=np.float32))
-        trees = [
-            _tree(stage[0].tree_, columns, output=0, scale=estimator.learning_rate)
-            for stage in estimator.estimators_
-        ]
-        raw = f"{number(initial[0, 0])} + ({_sum(trees)})"
-        return _expit(raw) if isinstance(estimator, GradientBoostingClassifier) else raw
-    if isinstance(estimator, HistGradientBoostingRegressor | HistGradientBoostingClassifier):
-        if isinstance(estimator, HistGradientBoostingClassifier):
-            _check_binary(estimator, name)
-        trees = [_hist_tree(predictor.nodes, columns, name)
-                 for (predictor,) in estimator._predictors]  # fmt: skip
-        raw = f"{number(estimator._baseline_prediction[0, 0])} + ({_sum(trees)})"
-        return _expit(raw) if isinstance(estimator, HistGradientBoostingClassifier) else raw
-    raise UserError(f"cannot compile {name}: {type(estimator).__name__} is not supported")
+        initial = estimator._raw_predict_init(np.zeros((1, estimator.n_features_in_), np.float32))
+        trees = [_fitted_tree(stage[0].tree_, 0, estimator.learning_rate)
+                 for stage in estimator.estimators_]  # fmt: skip
+        baseline = initial[0, 0]
+    elif isinstance(estimator, HistGradientBoostingRegressor | HistGradientBoostingClassifier):
+        trees = [_hist_tree(predictor.nodes, name) for (predictor,) in estimator._predictors]
+        baseline = estimator._baseline_prediction[0, 0]
+    else:
+        raise UserError(f"cannot compile {name}: {type(estimator).__name__} is not supported")
+    raw = f"{number(baseline)} + ({{trees}})"
+    if isinstance(estimator, GradientBoostingClassifier | HistGradientBoostingClassifier):
+        _check_binary(estimator, name)
+        return trees, _expit(raw)
+    return trees, raw
 
 
 def _check_binary(estimator, name: str) -> int:
@@ -223,15 +263,53 @@ def _split(column: Column, threshold: str, missing_go_to_left: bool) -> str:
     return condition
 
 
-def _tree(tree, columns: list[Column], output: int, scale: float = 1.0) -> str:
+@dataclass(frozen=True)
+class Tree:
+    """A fitted tree's nodes as arrays, node 0 its root: a leaf has children -1 and its value;
+    a split sends a row left when its `feature` is <= `threshold`, a missing value left when
+    `missing_go_to_left`."""
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_go_to_left: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray
+
+    def depth(self) -> int:
+        """Splits on the longest path from the root to a leaf."""
+        depths = np.zeros(len(self.left), dtype=int)
+        for node in range(len(self.left)):  # children come after their parent
+            if self.left[node] != -1:
+                depths[[self.left[node], self.right[node]]] = depths[node] + 1
+        return int(depths.max())
+
+
+def _fitted_tree(tree, output: int, scale: float = 1.0) -> Tree:
     """A scikit-learn tree (random forest, gradient boosting): the leaf's value for `output`
     (the positive class's fraction in a classifier), times `scale`."""
     values = tree.value[:, 0, output] * scale
+    return Tree(tree.feature, tree.threshold, tree.missing_go_to_left.astype(bool),
+                tree.children_left, tree.children_right, values)  # fmt: skip
+
+
+def _hist_tree(nodes: np.ndarray, name: str) -> Tree:
+    """A histogram-gradient-boosting tree: its leaves hold their value, learning rate applied."""
+    if nodes["is_categorical"].any():
+        raise UserError(f"cannot compile {name}: native categorical splits are not supported")
+    leaf = nodes["is_leaf"].astype(bool)
+    left, right = (np.where(leaf, -1, nodes[side].astype(np.int64)) for side in ("left", "right"))
+    return Tree(nodes["feature_idx"].astype(np.int64), nodes["num_threshold"],
+                nodes["missing_go_to_left"].astype(bool), left, right, nodes["value"])  # fmt: skip
+
+
+def _case_tree(tree: Tree, columns: list[Column]) -> str:
+    """A tree as a nested CASE over `columns`."""
 
     def node_sql(node: int) -> str:
-        left, right = tree.children_left[node], tree.children_right[node]
+        left, right = tree.left[node], tree.right[node]
         if left == -1:
-            return number(values[node])
+            return number(tree.value[node])
         condition = _split(columns[tree.feature[node]], number(tree.threshold[node]),
                            bool(tree.missing_go_to_left[node]))  # fmt: skip
         return f"case when {condition} then {node_sql(left)} else {node_sql(right)} end"
@@ -239,21 +317,30 @@ def _tree(tree, columns: list[Column], output: int, scale: float = 1.0) -> str:
     return node_sql(0)
 
 
-def _hist_tree(nodes: np.ndarray, columns: list[Column], name: str) -> str:
-    """A histogram-gradient-boosting tree: its leaves hold their value, learning rate applied."""
-    if nodes["is_categorical"].any():
-        raise UserError(f"cannot compile {name}: native categorical splits are not supported")
+TREES_TABLE = "ml.model_trees"
+# ml.model_trees' list columns, one element per node, in node order (1-based in SQL).
+TREE_FIELDS = ["depth", "feature", "threshold", "missing_go_to_left", "left_child",
+               "right_child", "value"]  # fmt: skip
 
-    def node_sql(index: int) -> str:
-        node = nodes[index]
-        if node["is_leaf"]:
-            return number(node["value"])
-        condition = _split(columns[node["feature_idx"]], number(node["num_threshold"]),
-                           bool(node["missing_go_to_left"]))  # fmt: skip
-        return (f"case when {condition} then {node_sql(node['left'])} "
-                f"else {node_sql(node['right'])} end")  # fmt: skip
 
-    return node_sql(0)
+def _tree_rows(trees: list[Tree], model_name: str, version: int) -> pd.DataFrame:
+    """ml.model_trees' rows for `trees`: positions 1-based as DuckDB's lists count, a leaf's
+    children 0, its feature 0 and its threshold 0."""
+    rows = []
+    for index, tree in enumerate(trees):
+        leaf = tree.left == -1
+        rows.append({
+            "model_name": model_name, "version": int(version), "tree": index,
+            "depth": tree.depth(),
+            "feature": np.where(leaf, 0, tree.feature + 1).tolist(),
+            "threshold": np.where(leaf, 0.0, tree.threshold).astype(float).tolist(),
+            "missing_go_to_left": tree.missing_go_to_left.astype(bool).tolist(),
+            "left_child": np.where(leaf, 0, tree.left + 1).tolist(),
+            "right_child": np.where(leaf, 0, tree.right + 1).tolist(),
+            "value": tree.value.astype(float).tolist(),
+        })  # fmt: skip
+    columns = ["model_name", "version", "tree", *TREE_FIELDS]
+    return pd.DataFrame(rows, columns=columns)
 
 
 # The regression champion's prediction interval, {lower, upper} in ln(streams), from its bins
@@ -261,37 +348,50 @@ def _hist_tree(nodes: np.ndarray, columns: list[Column], name: str) -> str:
 INTERVAL_MACRO = """
 create or replace macro ml.predict_log_streams_interval(t) as (
     select {{'lower': p - half_width, 'upper': p + half_width}}
-    from (select ml.{versioned}(t) as p) as prediction
+    from (select ml.predict_log_streams(t) as p) as prediction
     join ml.prediction_intervals as bins
         on bins.run_id = '{run_id}' and p >= bins.prediction_from and p < bins.prediction_to
 )
 """
 
 
-def macro_statements(versions: pd.DataFrame, existing: set[str]) -> list[str]:
-    """The DDL that makes schema ml's scoring macros match the registry `versions` (rows of
-    ml.model_versions), given the names of the macros it holds: per task, the champion's
-    `<task macro>_v<N>` (compiled from its model file when missing) and the unversioned macro
-    calling it (and predict_log_streams_interval for the regression champion); every other
-    scoring macro dropped.
+def macro_statements(
+    versions: pd.DataFrame, existing: dict[str, str | None]
+) -> tuple[list[str], pd.DataFrame]:
+    """(DDL, rows for ml.model_trees) that make schema ml's scoring macros match the registry
+    `versions` (rows of ml.model_versions), given the macros it holds (name -> comment):
 
-    Only champions get a macro: a forest's takes megabytes of catalog, which every connection
-    to the warehouse reads when it opens (measured in docs/scoring-in-sql.md).
+    - every registered version N gets `<task macro>_v<N>`, its trees in ml.model_trees
+      (compile_over_trees), compiled from its model file when missing;
+    - each task's champion gets the unversioned macro as a nested CASE (compile_model, fast on
+      many rows), commented with the version it is, and compiled only when that changes; the
+      regression champion gets predict_log_streams_interval too;
+    - every other scoring macro is dropped.
     """
-    statements, wanted = [], set()
-    for row in versions[versions["is_champion"]].itertuples():
+    statements, trees, wanted = [], [], set()
+    for row in versions.itertuples():
         macro = TASKS[row.task].scoring_macro
-        versioned = f"{macro}_v{row.version}"
-        wanted |= {macro, versioned}
-        if versioned not in existing:
-            name = f"{row.model_name} version {row.version}"
-            body = compile_model(load_model(Path(row.model_path), name), name)
+        versioned, label = f"{macro}_v{row.version}", f"{row.model_name} version {row.version}"
+        wanted.add(versioned)
+        new_version = versioned not in existing
+        new_champion = row.is_champion and existing.get(macro) != label
+        if new_version or new_champion:
+            model = load_model(Path(row.model_path), label)
+        if new_version:
+            body, rows = compile_over_trees(model, label, row.model_name, row.version)
             statements.append(f"create or replace macro ml.{versioned}(t) as {body}")
-        statements.append(f"create or replace macro ml.{macro}(t) as ml.{versioned}(t)")
-        if not TASKS[row.task].is_classification:
-            statements.append(INTERVAL_MACRO.format(versioned=versioned, run_id=row.run_id))
+            trees.append(rows)
+        if new_champion:
+            statements += [
+                f"create or replace macro ml.{macro}(t) as {compile_model(model, label)}",
+                f"comment on macro ml.{macro} is {text(label)}",
+            ]  # fmt: skip
+        if row.is_champion:
+            wanted.add(macro)
+            if not TASKS[row.task].is_classification:
+                statements.append(INTERVAL_MACRO.format(run_id=row.run_id))
     macros = {task.scoring_macro for task in TASKS.values()}
-    for name in sorted(existing - wanted):
+    for name in sorted(set(existing) - wanted):
         if re.sub(r"_v\d+$", "", name) in macros:
             statements.append(f"drop macro ml.{name}")
-    return statements
+    return statements, pd.concat(trees, ignore_index=True) if trees else _tree_rows([], "", 0)

@@ -84,6 +84,19 @@ create table if not exists ml.prediction_intervals (
     calibration_rows integer not null,
     primary key (run_id, bin)
 );
+create table if not exists ml.model_trees (
+    model_name varchar not null,
+    version integer not null,
+    tree integer not null,
+    depth integer not null,
+    feature integer[] not null,
+    threshold double[] not null,
+    missing_go_to_left boolean[] not null,
+    left_child integer[] not null,
+    right_child integer[] not null,
+    value double[] not null,
+    primary key (model_name, version, tree)
+);
 create table if not exists ml.prediction_contributions (
     run_id varchar not null,
     track_id bigint not null,
@@ -389,13 +402,19 @@ def _replace_model_versions(connection, model_versions: pd.DataFrame) -> None:
 
     connection.execute("delete from ml.model_versions")
     _insert_frame(connection, "ml.model_versions", model_versions[MODEL_VERSION_COLUMNS])
-    existing = connection.execute(MACROS_SQL).df()["function_name"]
-    for statement in macro_statements(model_versions, set(existing)):
+    existing = dict(connection.execute(MACROS_SQL).fetchall())
+    statements, trees = macro_statements(model_versions, existing)
+    connection.execute("""
+        delete from ml.model_trees
+        where (model_name, version) not in (select model_name, version from ml.model_versions)
+    """)  # fmt: skip
+    _insert_frame(connection, "ml.model_trees", trees)
+    for statement in statements:
         connection.execute(statement)
 
 
 MACROS_SQL = """
-select function_name from duckdb_functions()
+select function_name, comment from duckdb_functions()
 where database_name = current_database() and schema_name = 'ml' and function_type = 'macro'
 """
 

@@ -76,35 +76,37 @@ print(json.dumps({"rows": rows, "versioned": versioned, "modules": sorted(sys.mo
 
 
 def test_a_plain_duckdb_client_scores_every_row_with_the_champions(real_run):
-    """No project code imported: the DuckDB client alone, the warehouse read-only."""
+    """No project code imported: the DuckDB client alone, the warehouse read-only. Every
+    registered version scores through its `_v<N>` macro, as its own pipeline does."""
     run = real_run
-    champions = warehouse.read_sql(
-        run.warehouse, "select * from ml.model_versions where is_champion"
-    )
+    versions = warehouse.read_sql(run.warehouse, "select * from ml.model_versions")
+    assert len(versions) > versions["is_champion"].sum()
     versioned = "select " + ", ".join(
-        f"max(abs(ml.{TASKS[row.task].scoring_macro}(t) - "
-        f"ml.{TASKS[row.task].scoring_macro}_v{row.version}(t)))"
-        for row in champions.itertuples()
-    ) + " from marts.track_features t"  # fmt: skip
+        f"ml.{TASKS[row.task].scoring_macro}_v{row.version}(t)" for row in versions.itertuples()
+    ) + " from marts.track_features t order by track_id"  # fmt: skip
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(SCORE_WITH_DUCKDB_ONLY), str(run.warehouse),
          versioned], capture_output=True, text=True, check=True, cwd="/",
     )  # fmt: skip
     scored = json.loads(result.stdout)
     assert not [name for name in scored["modules"] if name == "ml" or name.startswith("ml.")]
-    assert scored["versioned"] == [[0.0, 0.0]]
     assert scored["same_when_attached"]
     frame = warehouse.read_track_features(run.warehouse)
     rows = np.array(scored["rows"], dtype=object)
     assert list(rows[:, 0]) == list(frame["track_id"])
-    for column, row in zip((1, 2), ("regression", "classification"), strict=True):
-        champion = champions.set_index("task").loc[row]
-        model = load_model(Path(champion["model_path"]), champion["model_name"])
-        expected = TASKS[row].predict(model, feature_matrix(frame, list(model.feature_names_in_)))
-        np.testing.assert_allclose(rows[:, column].astype(float), expected, rtol=0, atol=1e-9)
-        if row == "regression":
+    by_version = np.array(scored["versioned"], dtype=float)
+    for column, version in enumerate(versions.itertuples()):
+        model = load_model(Path(version.model_path), version.model_name)
+        expected = TASKS[version.task].predict(
+            model, feature_matrix(frame, list(model.feature_names_in_))
+        )
+        np.testing.assert_allclose(by_version[:, column], expected, rtol=0, atol=1e-9)
+        if version.is_champion:
+            champion = rows[:, 1 if version.task == "regression" else 2].astype(float)
+            np.testing.assert_allclose(champion, expected, rtol=0, atol=1e-9)
+        if version.is_champion and version.task == "regression":
             intervals = Intervals.from_rows(
-                warehouse.read_prediction_intervals(run.warehouse, champion["run_id"])
+                warehouse.read_prediction_intervals(run.warehouse, version.run_id)
             )
             bounds = [[interval[side] for interval in rows[:, 3]] for side in ("lower", "upper")]
             np.testing.assert_allclose(bounds, intervals.bounds(expected), rtol=0, atol=1e-9)

@@ -9,11 +9,12 @@ import duckdb
 import numpy as np
 from scipy import stats
 
+from ml import warehouse
 from ml.config import load_config, shipped_params
 from ml.dataset import file_sha256
 from ml.features import feature_matrix, resolve_feature_set
 from ml.pipeline import make_pipeline_for
-from ml.sql_model import compile_model
+from ml.sql_model import compile_model, compile_over_trees
 from ml.tasks import TASKS
 from support.runs import PipelineRun
 
@@ -162,21 +163,31 @@ def assert_importance_and_significance(run: PipelineRun) -> None:
     assert all(0 < value <= 1 for value in p_values.values())
 
 
-def sql_scores(connection, model, table: str, order_by: str) -> np.ndarray:
-    """`model` compiled to a DuckDB macro (ml/sql_model.py), applied to every row of `table`."""
-    connection.execute(
-        f"create or replace temp macro compiled(t) as {compile_model(model, 'test')}"
-    )
+def sql_scores(connection, model, table: str, order_by: str, over_trees: bool = False):
+    """`model` compiled to a DuckDB macro (ml/sql_model.py), applied to every row of `table`:
+    as a nested CASE, or `over_trees` as a registered version's macro, its trees in this
+    connection's ml.model_trees."""
+    if over_trees:
+        body, trees = compile_over_trees(model, "test", "test", 1)
+        warehouse.create_ml_schema(connection)
+        connection.execute("delete from ml.model_trees")
+        connection.register("trees", trees)
+        connection.execute("insert into ml.model_trees select * from trees")
+    else:
+        body = compile_model(model, "test")
+    connection.execute(f"create or replace temp macro compiled(t) as {body}")
     rows = connection.execute(f"select compiled(r) from {table} r order by {order_by}").fetchall()
     return np.array([value for (value,) in rows], dtype="float64")
 
 
 def assert_sql_scores_match(connection, model, task, frame, table: str, order_by: str) -> None:
-    """The compiled model's output equals scikit-learn's on every row, to 1e-9 (absolute)."""
+    """Both compiled forms of the model give scikit-learn's output on every row, to 1e-9
+    (absolute)."""
     features = feature_matrix(frame, list(model[0].feature_names_in_))
     expected = task.predict(model, features)
-    np.testing.assert_allclose(sql_scores(connection, model, table, order_by), expected,
-                               rtol=0, atol=1e-9)  # fmt: skip
+    for over_trees in (False, True):
+        scores = sql_scores(connection, model, table, order_by, over_trees)
+        np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-9, err_msg=str(over_trees))
 
 
 def every_model_type_fitted(frame):

@@ -2,6 +2,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+import skops.io
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     HistGradientBoostingRegressor,
@@ -13,6 +14,7 @@ from sklearn.pipeline import Pipeline
 
 from ml.errors import UserError
 from ml.features import ALL_FEATURES, CATEGORICAL, feature_matrix, resolve_feature_set
+from ml.model_files import MODEL_FILE
 from ml.pipeline import make_pipeline_for
 from ml.sql_model import INTERVAL_MACRO, compile_model, macro_statements, number
 from ml.tasks import TASKS
@@ -103,7 +105,7 @@ def test_numbers_are_exact_double_literals():
     assert types == ("DOUBLE",)
 
 
-def test_macros_follow_the_champions():
+def test_macros_follow_the_registry_and_compile_only_what_changed(tmp_path):
     versions = pd.DataFrame({
         "task": ["regression", "regression", "classification"],
         "version": [1, 2, 5],
@@ -112,15 +114,34 @@ def test_macros_follow_the_champions():
         "model_path": ["", "", ""],
         "run_id": ["a", "b", "c"],
     })  # fmt: skip
-    existing = {"predict_log_streams_v1", "predict_log_streams_v2",
-                "predict_top_decile_probability_v5", "not_ours_v1"}  # fmt: skip
-    assert macro_statements(versions, existing) == [
-        "create or replace macro ml.predict_log_streams(t) as ml.predict_log_streams_v2(t)",
-        INTERVAL_MACRO.format(versioned="predict_log_streams_v2", run_id="b"),
-        "create or replace macro ml.predict_top_decile_probability(t) as "
-        "ml.predict_top_decile_probability_v5(t)",
-        "drop macro ml.predict_log_streams_v1",
+    current = {"predict_log_streams_v1": None, "predict_log_streams_v2": None,
+               "predict_top_decile_probability_v5": None, "predict_log_streams": "r version 2",
+               "predict_top_decile_probability": "c version 5"}  # fmt: skip
+    stale = {"predict_log_streams_v0": None, "not_ours_v1": None}
+    statements, trees = macro_statements(versions, {**current, **stale})
+    assert statements == [INTERVAL_MACRO.format(run_id="b"), "drop macro ml.predict_log_streams_v0"]
+    assert trees.empty
+
+    frame = track_features()
+    model = make_pipeline_for(TASKS["regression"], "random_forest", SMALL["random_forest"],
+                              ["bpm", "musical_key"], seed=0)  # fmt: skip
+    skops.io.dump(model.fit(feature_matrix(frame, ["bpm", "musical_key"]), frame["log_streams"]),
+                  tmp_path / MODEL_FILE)  # fmt: skip
+    new_champion = pd.DataFrame({"task": ["regression"], "version": [3], "is_champion": [True],
+                                 "model_name": ["r"], "model_path": [str(tmp_path)],
+                                 "run_id": ["d"]})  # fmt: skip
+    demoted = versions.assign(is_champion=versions["task"] != "regression")
+    promoted = pd.concat([demoted, new_champion])
+    statements, trees = macro_statements(promoted, current)
+    assert [statement.split(" as ")[0] for statement in statements[:2]] == [
+        "create or replace macro ml.predict_log_streams_v3(t)",
+        "create or replace macro ml.predict_log_streams(t)",
     ]
+    assert "ml.model_trees" in statements[0] and "ml.model_trees" not in statements[1]
+    assert statements[2:] == ["comment on macro ml.predict_log_streams is 'r version 3'",
+                              INTERVAL_MACRO.format(run_id="d")]  # fmt: skip
+    assert list(trees["tree"]) == list(range(SMALL["random_forest"]["n_estimators"]))
+    assert set(trees["version"]) == {3}
 
 
 def test_any_alias_of_the_row_can_be_scored(connection):
@@ -146,5 +167,6 @@ def test_forest_splits_compare_in_float32_as_scikit_learn_does():
     scored = pd.DataFrame({"track_id": [0, 1], "bpm": [1.0 + step + 2.0**-30, 1.0 + 3 * step]})
     with duckdb.connect() as connection:
         connection.register("scored", scored)
-        assert list(sql_scores(connection, model, "scored", "track_id")) == [0.0, 1.0]
+        for over_trees in (False, True):
+            assert list(sql_scores(connection, model, "scored", "track_id", over_trees)) == [0, 1]
     assert list(model.predict(scored[["bpm"]])) == [0.0, 1.0]
