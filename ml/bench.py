@@ -219,22 +219,41 @@ def _scoring_model(warehouse_path: Path, config_name: str):
     return config.task, model
 
 
-def stage_score_sql(warehouse_path: Path, config_name: str) -> tuple[float, int, str]:
-    """Every row of track_features scored by the model compiled to a macro, into a table."""
-    from ml.sql_model import compile_model
+def stage_score_sql(
+    warehouse_path: Path, config_name: str, over_trees: bool = False
+) -> tuple[float, int, str]:
+    """Every row of track_features scored by the model compiled to a macro, into a table: as a
+    champion's macro (a nested CASE) or, `over_trees`, as a registered version's (its trees in
+    ml.model_trees), whose note compares its scores with the champion form's."""
+    from ml.sql_model import compile_model, compile_over_trees
 
     _, model = _scoring_model(warehouse_path, config_name)
-    body = compile_model(model, config_name)
+    table = "main.bench_version_scores" if over_trees else "main.bench_scores"
     with duckdb.connect(str(warehouse_path)) as connection:
+        connection.execute("delete from ml.model_trees where model_name = 'bench'")
+        if over_trees:
+            body, trees = compile_over_trees(model, config_name, "bench", 1)
+            connection.register("trees", trees)
+            connection.execute("insert into ml.model_trees select * from trees")
+            note = f"{len(trees)} trees in ml.model_trees, into a table"
+        else:
+            body = compile_model(model, config_name)
+            note = f"macro of {len(body) / 1e6:.2f} MB, bind included, into a table"
         started = time.perf_counter()
         connection.execute(f"create temp macro score(t) as {body}")
         connection.execute(
-            "create or replace table main.bench_scores as "
+            f"create or replace table {table} as "
             "select track_id, score(t) as score from marts.track_features t"
         )
         seconds = time.perf_counter() - started
-        rows = connection.execute("select count(*) from main.bench_scores").fetchone()[0]
-    return seconds, rows, f"macro of {len(body) / 1e6:.2f} MB, bind included, into a table"
+        rows = connection.execute(f"select count(*) from {table}").fetchone()[0]
+        if over_trees:
+            difference = connection.execute(
+                "select max(abs(v.score - c.score)) from main.bench_version_scores v "
+                "join main.bench_scores c using (track_id)"
+            ).fetchone()[0]
+            note += f"; largest difference from the champion form: {difference:.1e}"
+    return seconds, rows, note
 
 
 def stage_score_sklearn(warehouse_path: Path, config_name: str) -> tuple[float, int, str]:
@@ -357,6 +376,8 @@ def run_benchmark(
             measure(size, "train", stage_train, warehouse_path, config_name)
             measure(size, "write-back", stage_write_back, warehouse_path)
             measure(size, "score: SQL macro", stage_score_sql, warehouse_path, config_name)
+            measure(size, "score: SQL version macro", stage_score_sql, warehouse_path,
+                    config_name, True)  # fmt: skip
             measure(size, "score: scikit-learn", stage_score_sklearn, warehouse_path, config_name)
             if spark:
                 measure(size, "dbt build (Spark)", stage_build_spark, csv_path, warehouse_path)
