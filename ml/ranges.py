@@ -35,21 +35,24 @@ def outside_ranges(features: pd.DataFrame, ranges: pd.DataFrame) -> pd.Series:
     "; " ("" when the row lies inside), each once however many models' ranges `ranges` holds.
     A missing value is not flagged: the model imputes it."""
     numeric, _ = split_numeric_categorical(list(ranges["feature"]))
-    flags = pd.Series([[] for _ in range(len(features))], index=features.index, dtype=object)
+    flags: list[list[str]] = [[] for _ in range(len(features))]
     for spec in ranges.itertuples():
         values = features[spec.feature]
         if spec.feature in numeric:
-            below = values.notna() & (pd.to_numeric(values) < spec.low)
-            above = values.notna() & (pd.to_numeric(values) > spec.high)
-            marks = [(below, f"below the {_ordinal(LOW_PERCENTILE)} percentile"),
-                     (above, f"above the {_ordinal(HIGH_PERCENTILE)} percentile")]  # fmt: skip
+            # NaN compares false: a missing number is neither below nor above.
+            numbers = pd.to_numeric(values).to_numpy(dtype="float64", na_value=np.nan)
+            marks = [
+                (numbers < spec.low, f"below the {_ordinal(LOW_PERCENTILE)} percentile"),
+                (numbers > spec.high, f"above the {_ordinal(HIGH_PERCENTILE)} percentile"),
+            ]
         else:
-            unseen = values.notna() & ~values.astype(str).isin(list(spec.categories))
-            marks = [(unseen, "unseen category")]
+            seen = values.astype(str).isin(list(spec.categories)).to_numpy()
+            marks = [(values.notna().to_numpy() & ~seen, "unseen category")]
         for mask, reason in marks:
-            for index in mask[mask].index:
-                flags[index].append(f"{spec.feature} ({reason})")
-    return flags.map(lambda found: "; ".join(dict.fromkeys(found)))
+            for position in np.flatnonzero(mask):
+                flags[position].append(f"{spec.feature} ({reason})")
+    return pd.Series(["; ".join(dict.fromkeys(found)) for found in flags], index=features.index,
+                     dtype=object)  # fmt: skip
 
 
 def _ordinal(number: int) -> str:

@@ -130,3 +130,31 @@ def wait_for_element(browser, css_selector: str, timeout: float = PAGE_TIMEOUT_S
     return WebDriverWait(browser, timeout).until(
         expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, css_selector))
     )
+
+
+# Runs in the page: clicks the element, then resolves with the milliseconds until the number
+# after the label in the page's text differs from the one shown at the click.
+CLICK_AND_TIME_CHANGE = r"""
+const [selector, label, done] = arguments;
+const pattern = new RegExp(label + "\\s+(-?[0-9.]+)");
+const shown = () => (document.body.innerText.match(pattern) || [])[1];
+const before = shown();
+const observer = new MutationObserver(() => {
+    const now = shown();
+    if (now !== undefined && now !== before) {
+        observer.disconnect();
+        done(performance.now() - started);
+    }
+});
+observer.observe(document.body, {childList: true, subtree: true, characterData: true});
+const started = performance.now();
+document.querySelector(selector).click();
+"""
+
+
+def seconds_until_number_changes(browser, css_selector: str, label: str) -> float:
+    """Click `css_selector` and time, inside the browser, until the number after `label` on the
+    page changes: what a user waits, without the WebDriver round trips that polling from here
+    would add to it."""
+    browser.set_script_timeout(PAGE_TIMEOUT_SECONDS)
+    return browser.execute_async_script(CLICK_AND_TIME_CHANGE, css_selector, label) / 1000
