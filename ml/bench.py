@@ -230,9 +230,9 @@ def stage_score_sql(
     _, model = _scoring_model(warehouse_path, config_name)
     table = "main.bench_version_scores" if over_trees else "main.bench_scores"
     with duckdb.connect(str(warehouse_path)) as connection:
-        connection.execute("delete from ml.model_trees where model_name = 'bench'")
         if over_trees:
             body, trees = compile_over_trees(model, config_name, "bench", 1)
+            connection.execute("delete from ml.model_trees where model_name = 'bench'")
             connection.register("trees", trees)
             connection.execute("insert into ml.model_trees select * from trees")
             note = f"{len(trees)} trees in ml.model_trees, into a table"
