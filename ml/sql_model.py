@@ -267,7 +267,7 @@ def _split(column: Column, threshold: str, missing_go_to_left: bool) -> str:
 class Tree:
     """A fitted tree's nodes as arrays, node 0 its root: a leaf has children -1 and its value;
     a split sends a row left when its `feature` is <= `threshold`, a missing value left when
-    `missing_go_to_left`."""
+    `missing_go_to_left`. `depth`: splits on the longest path from the root to a leaf."""
 
     feature: np.ndarray
     threshold: np.ndarray
@@ -275,14 +275,7 @@ class Tree:
     left: np.ndarray
     right: np.ndarray
     value: np.ndarray
-
-    def depth(self) -> int:
-        """Splits on the longest path from the root to a leaf."""
-        depths = np.zeros(len(self.left), dtype=int)
-        for node in range(len(self.left)):  # children come after their parent
-            if self.left[node] != -1:
-                depths[[self.left[node], self.right[node]]] = depths[node] + 1
-        return int(depths.max())
+    depth: int
 
 
 def _fitted_tree(tree, output: int, scale: float = 1.0) -> Tree:
@@ -290,7 +283,7 @@ def _fitted_tree(tree, output: int, scale: float = 1.0) -> Tree:
     (the positive class's fraction in a classifier), times `scale`."""
     values = tree.value[:, 0, output] * scale
     return Tree(tree.feature, tree.threshold, tree.missing_go_to_left.astype(bool),
-                tree.children_left, tree.children_right, values)  # fmt: skip
+                tree.children_left, tree.children_right, values, tree.max_depth)  # fmt: skip
 
 
 def _hist_tree(nodes: np.ndarray, name: str) -> Tree:
@@ -300,7 +293,8 @@ def _hist_tree(nodes: np.ndarray, name: str) -> Tree:
     leaf = nodes["is_leaf"].astype(bool)
     left, right = (np.where(leaf, -1, nodes[side].astype(np.int64)) for side in ("left", "right"))
     return Tree(nodes["feature_idx"].astype(np.int64), nodes["num_threshold"],
-                nodes["missing_go_to_left"].astype(bool), left, right, nodes["value"])  # fmt: skip
+                nodes["missing_go_to_left"].astype(bool), left, right, nodes["value"],
+                int(nodes["depth"].max()))  # fmt: skip
 
 
 def _case_tree(tree: Tree, columns: list[Column]) -> str:
@@ -331,7 +325,7 @@ def _tree_rows(trees: list[Tree], model_name: str, version: int) -> pd.DataFrame
         leaf = tree.left == -1
         rows.append({
             "model_name": model_name, "version": int(version), "tree": index,
-            "depth": tree.depth(),
+            "depth": int(tree.depth),
             "feature": np.where(leaf, 0, tree.feature + 1).tolist(),
             "threshold": np.where(leaf, 0.0, tree.threshold).astype(float).tolist(),
             "missing_go_to_left": tree.missing_go_to_left.astype(bool).tolist(),
