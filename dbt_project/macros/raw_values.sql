@@ -5,9 +5,13 @@
     Anything else is null here and reported by the validation model as unparseable_number with
     its text: other decimals ("12.5" is not rounded), scientific notation ("1.41E+08" may have
     lost digits), hex, underscores, numbers beyond BIGINT. `text_sql`: a cell as clean_text
-    returns it (trimmed; placeholders are null). -#}
+    returns it (trimmed; placeholders are null). The first branch is a shortcut with the same
+    answer, several times cheaper than the pattern on the 20 numeric cells of every row: text
+    that a cast turns into a bigint and back into itself ("7", "-12") matches the pattern. -#}
 {% macro parse_integer(text_sql) -%}
     case
+        when cast(try_cast({{ text_sql }} as bigint) as {{ dbt.type_string() }}) = {{ text_sql }}
+            then try_cast({{ text_sql }} as bigint)
         when {{ full_match(text_sql, '-?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)([.]0+)?') }}
             then try_cast(split_part(replace({{ text_sql }}, ',', ''), '.', 1) as bigint)
     end
@@ -20,9 +24,11 @@
 {%- endmacro %}
 
 {#- Trimmed text; null for a blank cell or a missing-value placeholder. (A regular expression:
-    DuckDB plans it much faster than an IN list, which matters on one song's prediction.) -#}
+    DuckDB plans it much faster than an IN list, which matters on one song's prediction; text
+    that starts with a digit, no placeholder, skips it.) -#}
 {% macro clean_text(column_sql) -%}
     case
+        when {{ column_sql }} >= '0' and {{ column_sql }} < ':' then trim({{ column_sql }})
         when not {{ full_match(
             column_sql, ' *(?i:' ~ missing_value_placeholders() | join('|') ~ ')? *'
         ) }}
