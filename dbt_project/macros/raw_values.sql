@@ -24,8 +24,8 @@
 {%- endmacro %}
 
 {#- Trimmed text; null for a blank cell or a missing-value placeholder. (A regular expression:
-    DuckDB plans it much faster than an IN list, which matters on one song's prediction; text
-    that starts with a digit, no placeholder, skips it.) -#}
+    DuckDB plans it much faster than an IN list, which matters on one song's prediction. Text
+    starting with a digit is no placeholder and skips it.) -#}
 {% macro clean_text(column_sql) -%}
     case
         when {{ column_sql }} >= '0' and {{ column_sql }} < ':' then trim({{ column_sql }})
