@@ -115,9 +115,12 @@ class JobPool:
         self._lock = threading.RLock()
         self._executor = None
         if self.workers > 1:
+            context = multiprocessing.get_context("forkserver")
+            # Workers fork from a server that imported the jobs' modules once.
+            context.set_forkserver_preload(["ml.train"])
             self._executor = ProcessPoolExecutor(
                 self.workers,
-                mp_context=multiprocessing.get_context("forkserver"),
+                mp_context=context,
                 initializer=_start_worker,
                 initargs=(os.getpid(),),
             )
