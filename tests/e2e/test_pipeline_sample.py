@@ -106,12 +106,9 @@ def test_predict_scores_good_rows_and_reports_bad_ones(sample_run, tmp_path: Pat
     assert "streams intervals calibrated to hold 90% of true values" in result.stdout
 
 
-def test_models_lists_one_champion_per_task(sample_run, tmp_path):
-    """From the warehouse's ml.model_versions: the listing needs no MLflow store."""
-    env = {**sample_run.env, "SPOTIFY_MLFLOW_DIR": str(tmp_path / "no_mlflow")}
-    result = run_cli("models", "--warehouse", str(sample_run.warehouse), env=env)
+def test_models_lists_one_champion_per_task(sample_run):
+    result = run_cli("models", "--warehouse", str(sample_run.warehouse), env=sample_run.env)
     assert result.returncode == 0, result.stderr
-    assert not (tmp_path / "no_mlflow").exists()
     lines = result.stdout.splitlines()[1:]
     assert len(lines) == len(sample_run.config_names)
     assert sum(line.split()[-2] == "True" for line in lines) == 2
