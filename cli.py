@@ -475,13 +475,11 @@ def results(out_file: Path | None, warehouse: Path | None) -> None:
 @cli.command()
 @warehouse_option
 def models(warehouse: Path | None) -> None:
-    """List registered model versions, their CV scores and which one is champion: the
-    registry as the warehouse serves it (ml.model_versions, which training keeps equal to
-    MLflow's), so it answers without starting MLflow."""
+    """List registered model versions, their CV scores and which one is champion."""
+    from ml import tracking
     from ml.settings import resolve_paths
-    from ml.warehouse import read_model_versions
 
-    versions = read_model_versions(resolve_paths(warehouse).warehouse)
+    versions = tracking.list_model_versions(resolve_paths(warehouse))
     if versions.empty:
         raise UserError("no registered models yet (run `python cli.py train --all`)")
     shown = ["model_name", "version", "config_name", "cv_score", "decision_threshold",

@@ -48,7 +48,7 @@ MODEL_FORMAT = "3"
 @functools.cache
 def configure(paths: Paths) -> str:
     """Point MLflow at the sqlite store and return the experiment id (created if needed).
-    Once per process and store: abandoned runs are looked for when a training starts."""
+    Once per process and store: abandoned runs are looked for when a command starts."""
     paths.mlflow_dir.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(paths.tracking_uri)
     experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
@@ -88,7 +88,7 @@ def fail_abandoned_runs(experiment_id: str) -> list[str]:
 @contextmanager
 def training_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> Iterator[str]:
     """An MLflow run; it ends FINISHED, or FAILED if the body raises (or on Ctrl-C). A run whose
-    process is killed outright is marked FAILED by the next training (fail_abandoned_runs)."""
+    process is killed outright is marked FAILED by the next command (fail_abandoned_runs)."""
     owner = {"process_id": str(os.getpid()), "hostname": socket.gethostname()}
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=run_name, tags={**tags, **owner}

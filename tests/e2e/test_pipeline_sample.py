@@ -288,9 +288,6 @@ def test_a_training_killed_midway_leaves_the_tables_whole_and_its_run_failed(sam
 
     result = run_cli("models", "--warehouse", str(warehouse), env=env)
     assert result.returncode == 0
-    from ml import tracking  # imports MLflow
-
-    tracking.configure(Paths(warehouse, tmp_path / "mlflow"))  # what the next training does first
     with sqlite3.connect(store) as connection:
         statuses = dict(connection.execute("select run_uuid, status from runs").fetchall())
     assert all(statuses[run_id] == "FAILED" for run_id in killed)
