@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
+import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime, so the limit below reaches it)
+from threadpoolctl import threadpool_limits
 
 from ml.config import DEFAULT_RUN
 from ml.settings import SAMPLE_CSV
@@ -49,6 +51,16 @@ def real_csv() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread_in_test_workers():
+    """Models fitted inside a test use one OpenMP/BLAS thread. The two test workers and the
+    dbt, CLI and training processes they start already fill both cores, and a fit on its
+    libraries' default thread per core spins against them, at up to twice the CPU time
+    (docs/performance/README.md). Processes a test starts keep their defaults, as a user's do."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="session")
