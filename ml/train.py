@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from ml import warehouse
 from ml.config import TrainConfig
@@ -285,8 +286,10 @@ def train_configs(
     is_small = not any(plan_training(config.cv, n_rows).is_scaled_down for config in configs)
     workers = default_workers() if is_small else 1
     # The pool closes first: on an error its waiting jobs are cancelled, which frees the
-    # threads that wait on them.
+    # threads that wait on them. While its workers fill the cores, this process predicts
+    # (MLflow's check of each logged model) on one thread: on one per core it spins against them.
     with (
+        threadpool_limits(1 if workers > 1 else None),
         ThreadPoolExecutor(len(configs) if workers > 1 else 1) as submitting,
         JobPool(workers, order=[config.name for config in configs]) as pool,
     ):
