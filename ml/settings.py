@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml.errors import UserError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
@@ -22,6 +24,10 @@ RAW_PARALLEL_ENV = "SPOTIFY_RAW_PARALLEL"
 LOCK_WAIT_ENV = "SPOTIFY_LOCK_WAIT_SECONDS"
 MLFLOW_DIR_ENV = "SPOTIFY_MLFLOW_DIR"
 SPARK_WAREHOUSE_ENV = "SPOTIFY_SPARK_WAREHOUSE"
+
+# DuckDB names a file's database after the file, and it keeps these names (any case) for
+# catalogs of its own: dbt's tables would land where plain DuckDB clients do not look.
+RESERVED_WAREHOUSE_NAMES = ("main", "system", "temp")
 
 # A build that rejects a larger share of the rows ends with a warning (an error under --strict).
 MAX_REJECTED_SHARE = 0.05
@@ -61,6 +67,11 @@ def resolve_paths(warehouse: str | Path | None = None) -> Paths:
     """
     chosen = warehouse or os.environ.get(WAREHOUSE_ENV) or WAREHOUSE_DIR / "spotify.duckdb"
     warehouse_path = Path(chosen).expanduser().resolve()
+    if warehouse_path.stem.lower() in RESERVED_WAREHOUSE_NAMES:
+        raise UserError(
+            f"warehouse {warehouse_path}: DuckDB keeps the name '{warehouse_path.stem}' for a "
+            "catalog of its own; choose another name"
+        )
     mlflow_dir = os.environ.get(MLFLOW_DIR_ENV)
     mlflow_path = Path(mlflow_dir).expanduser().resolve() if mlflow_dir else warehouse_path.parent
     return Paths(warehouse=warehouse_path, mlflow_dir=mlflow_path)

@@ -80,6 +80,16 @@ def test_spark_engine_refuses_profile_in_one_line(invoke, tmp_path):
     )
 
 
+def test_a_warehouse_named_like_a_duckdb_catalog_fails_in_one_line(invoke, tmp_path):
+    for name in ("main", "System", "temp"):
+        warehouse = tmp_path / f"{name}.duckdb"
+        assert one_line_error(invoke("build", "--warehouse", str(warehouse))) == (
+            f"error: warehouse {warehouse}: DuckDB keeps the name '{name}' for a catalog of "
+            "its own; choose another name"
+        )
+    assert not list(tmp_path.glob("*.duckdb*"))
+
+
 def test_unknown_config_fails_in_one_line(invoke, tmp_path):
     result = invoke("train", "--config", "nope", "--warehouse", str(tmp_path / "w.duckdb"))
     assert "error: config not found: nope" in one_line_error(result)
