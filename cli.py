@@ -684,4 +684,6 @@ def latency(raw: Path | None, repeats: int, out_file: Path | None, warehouse: Pa
 
 
 if __name__ == "__main__":
-    cli()
+    from ml.quick_exit import run_then_exit
+
+    run_then_exit(cli)

@@ -16,6 +16,7 @@ import yaml
 from ml.errors import UserError
 from ml.settings import (
     DBT_PROJECT_DIR,
+    PROJECT_ROOT,
     RAW_CSV_ENV,
     RAW_ENCODING_ENV,
     RAW_PARALLEL_ENV,
@@ -28,6 +29,15 @@ PARTIAL_PARSE = "partial_parse.msgpack"
 # The profile's targets: DuckDB (the default) and Spark.
 DUCKDB_TARGET = "dev"
 SPARK_TARGET = "spark"
+
+# `python -m dbt.cli.main`, ended without the interpreter's teardown (ml/quick_exit.py).
+DBT_CHILD = f"""
+import sys
+sys.path.insert(0, {str(PROJECT_ROOT)!r})
+from dbt.cli.main import cli
+from ml.quick_exit import run_then_exit
+run_then_exit(lambda: cli.main(sys.argv[1:], prog_name="dbt"))
+"""
 
 # dbt's structured log events that report a node's outcome (shown as build progress).
 NODE_RESULT_EVENTS = {"LogModelResult", "LogTestResult", "LogNodeNoOpResult", "LogSkipBecauseError"}
@@ -109,7 +119,7 @@ def run_dbt(
 def _run_in_child(arguments: list[str], env: dict, folder: Path, hear, errors: list[str]) -> bool:
     """dbt in a child process in `folder` (its DuckDB connection and lock end with it)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "dbt.cli.main", *arguments],
+        [sys.executable, "-c", DBT_CHILD, *arguments],
         cwd=folder,
         env={"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **os.environ, **env},
         stdout=subprocess.PIPE,

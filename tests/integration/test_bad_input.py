@@ -58,6 +58,8 @@ def reference(tmp_path_factory) -> Path:
     warehouse = tmp_path_factory.mktemp("reference") / "spotify.duckdb"
     result = build(SAMPLE_CSV, warehouse)
     assert result.returncode == 0, result.stderr
+    # dbt's process ends without Python's teardown: DuckDB must have closed the file anyway.
+    assert [path.name for path in warehouse.parent.iterdir()] == [warehouse.name]
     return warehouse
 
 
