@@ -1,5 +1,5 @@
-"""The benchmark: every stage of the pipeline at several sizes, each stage in a fresh process
-so its wall time and peak memory (including any child such as dbt) are its own.
+"""The benchmark: every stage of the pipeline at several sizes, each stage in a process of its
+own so its wall time and peak memory (including any child such as dbt) are its own.
 
 Stages per size: generate the CSV, the floor (DuckDB reading the same file into a table),
 dbt build, read the feature mart, train one config, write its predictions back, and score
@@ -323,8 +323,10 @@ def _child(connection, function: Callable, args: tuple) -> None:
 
 
 def run_stage(function: Callable, *args) -> tuple[float, int, str, float]:
-    """(seconds, rows, note, peak MB) of `function(*args)` run in a fresh interpreter."""
-    context = multiprocessing.get_context("spawn")
+    """(seconds, rows, note, peak MB) of `function(*args)` run in a fresh process, forked from
+    a server that imported the stages' modules once (each stage times only its own work)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["ml.bench", "ml.build", "ml.train", "ml.sql_model"])
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(sender, function, args))
     process.start()
