@@ -115,12 +115,15 @@ def _warn(warning: str | None) -> None:
 def _row_counts(paths, engine: str = "duckdb") -> dict:
     from functools import partial
 
-    from ml import spark, warehouse
     from ml.build import row_counts
 
     if engine == "spark":
-        return row_counts(partial(spark.read_sql, paths.spark_dir))
-    return row_counts(partial(warehouse.read_sql, paths.warehouse))
+        from ml import spark
+
+        return row_counts(partial(spark.read_rows, paths.spark_dir))
+    from ml import warehouse
+
+    return row_counts(partial(warehouse.read_rows, paths.warehouse))
 
 
 def _built_in(paths, engine: str) -> str:

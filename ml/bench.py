@@ -97,7 +97,7 @@ def stage_build_spark(csv_path: Path, warehouse_path: Path) -> tuple[float, int,
     dataset = Dataset(path=csv_path, sha256=file_sha256(csv_path), is_sample=False)
     result, _ = build_spark(spark_dir, dataset)
     seconds = time.perf_counter() - started
-    rows = row_counts(partial(spark.read_sql, spark_dir))["raw_rows"]
+    rows = row_counts(partial(spark.read_rows, spark_dir))["raw_rows"]
     spark.stop()
     return seconds, rows, f"{result.passed} models and tests passed; local[2], Parquet"
 

@@ -10,9 +10,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-import pandas as pd
-
-from ml import spark, warehouse
+from ml import warehouse
 from ml.dataset import Dataset
 from ml.dbt import SPARK_TARGET, DbtFailure, DbtResult, run_dbt, scoring_sql
 from ml.errors import UserError
@@ -51,7 +49,7 @@ def build_warehouse(
             result = _build_copy(
                 warehouse_path, building, dataset, raw_format.encoding, on_line, parallel=False
             )
-        warning = rejection_warning(partial(warehouse.read_sql, building), max_rejected_share)
+        warning = rejection_warning(partial(warehouse.read_rows, building), max_rejected_share)
         if warning and strict:
             raise UserError(f"{warning}; the warehouse was left as it was (--strict)")
         os.replace(building, warehouse_path)
@@ -69,6 +67,8 @@ def build_spark(
     replaces each table as its model finishes: a failed build leaves the tables it had
     already replaced (the DuckDB build's all-or-nothing copy has no Spark counterpart here).
     dbt's compiled SQL and results of the last build stay in `spark_dir`/dbt."""
+    from ml import spark
+
     raw_format = inspect_raw_csv(dataset.path)
     if on_step is not None:
         on_step(f"dbt build --target spark: {dataset.path.name} -> {spark_dir}")
@@ -86,28 +86,28 @@ def build_spark(
         on_line=on_line,
         target=SPARK_TARGET,
     )
-    warning = rejection_warning(partial(spark.read_sql, spark_dir), max_rejected_share)
+    warning = rejection_warning(partial(spark.read_rows, spark_dir), max_rejected_share)
     return result, warning
 
 
-def row_counts(read_sql: Callable[[str], pd.DataFrame]) -> dict[str, int]:
+def row_counts(read_rows: Callable[[str], list[tuple]]) -> dict[str, int]:
     """The raw, clean and rejected rows of the last build, from audit.build_dataset."""
-    row = read_sql("select raw_rows, clean_rows, rejected_rows from audit.build_dataset").iloc[0]
-    return {key: int(row[key]) for key in ("raw_rows", "clean_rows", "rejected_rows")}
+    (counts,) = read_rows("select raw_rows, clean_rows, rejected_rows from audit.build_dataset")
+    return dict(zip(("raw_rows", "clean_rows", "rejected_rows"), map(int, counts), strict=True))
 
 
-def rejection_warning(read_sql: Callable[[str], pd.DataFrame], max_share: float) -> str | None:
+def rejection_warning(read_rows: Callable[[str], list[tuple]], max_share: float) -> str | None:
     """One line when a build rejected more than `max_share` of the rows: the share and the
-    most frequent reasons. `read_sql` queries the engine that built."""
-    counts = row_counts(read_sql)
+    most frequent reasons. `read_rows` queries the engine that built."""
+    counts = row_counts(read_rows)
     raw_rows, rejected = counts["raw_rows"], counts["rejected_rows"]
     if not raw_rows or rejected / raw_rows <= max_share:
         return None
-    reasons = read_sql("""
+    reasons = read_rows("""
         select reject_reason, count(*) as n from audit.rejected_rows
         group by reject_reason order by n desc, reject_reason limit 3
     """)  # fmt: skip
-    top = ", ".join(f"{row.reject_reason} {row.n}" for row in reasons.itertuples())
+    top = ", ".join(f"{reason} {n}" for reason, n in reasons)
     return (f"{rejected / raw_rows:.1%} of the rows were rejected ({rejected} of {raw_rows}, "
             f"more than {max_share:.0%}): {top}; see audit.rejected_rows")  # fmt: skip
 

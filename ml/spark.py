@@ -94,3 +94,8 @@ def stop() -> None:
 def read_sql(spark_dir: Path, sql: str) -> pd.DataFrame:
     """A small query's result in the driver, as a DataFrame."""
     return session(spark_dir).sql(sql).toPandas()
+
+
+def read_rows(spark_dir: Path, sql: str) -> list[tuple]:
+    """A small query's rows in the driver, as tuples."""
+    return session(spark_dir).sql(sql).collect()

@@ -12,13 +12,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 
 from ml.errors import UserError
 from ml.settings import LOCK_WAIT_ENV
+
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is made: a build needs none
+    import pandas as pd
 
 FEATURES_TABLE = "marts.track_features"
 DEFAULT_LOCK_WAIT_SECONDS = 10.0
@@ -270,6 +273,18 @@ def read_sql(path: Path, sql: str, parameters: list | None = None) -> pd.DataFra
         return connection.execute(sql, parameters or []).df()
 
 
+def read_rows(path: Path, sql: str) -> list[tuple]:
+    """A small read-only query's rows as tuples (a build reads its counts without pandas)."""
+    with connect(path, read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def _empty_frame(columns: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(columns=columns)
+
+
 def has_table(path: Path, table: str) -> bool:
     with connect(path, read_only=True) as connection:
         return _has_table(connection, table)
@@ -288,7 +303,7 @@ def read_training_ranges(path: Path, run_ids: list[str]) -> pd.DataFrame:
     """ml.training_ranges of the given runs (empty for runs from before they were kept)."""
     with connect(path, read_only=True) as connection:
         if not _has_table(connection, "ml.training_ranges"):
-            return pd.DataFrame(columns=RANGE_COLUMNS)
+            return _empty_frame(RANGE_COLUMNS)
         markers = ", ".join("?" for _ in run_ids)
         return connection.execute(
             f"select * from ml.training_ranges where run_id in ({markers})", run_ids
@@ -299,7 +314,7 @@ def read_prediction_intervals(path: Path, run_id: str) -> pd.DataFrame:
     """ml.prediction_intervals of a run (empty for runs from before they were kept)."""
     with connect(path, read_only=True) as connection:
         if not _has_table(connection, "ml.prediction_intervals"):
-            return pd.DataFrame(columns=INTERVAL_COLUMNS)
+            return _empty_frame(INTERVAL_COLUMNS)
         return connection.execute(
             "select * from ml.prediction_intervals where run_id = ?", [run_id]
         ).df()
@@ -309,7 +324,7 @@ def read_model_versions(path: Path) -> pd.DataFrame:
     """ml.model_versions, the registry as the last training left it (empty before any)."""
     with connect(path, read_only=True) as connection:
         if not _has_table(connection, "ml.model_versions"):
-            return pd.DataFrame(columns=MODEL_VERSION_COLUMNS)
+            return _empty_frame(MODEL_VERSION_COLUMNS)
         return connection.execute(
             "select * from ml.model_versions order by model_name, version"
         ).df()
@@ -340,13 +355,13 @@ def write_run(
     ml.model_versions with the registry as it now is, all or nothing: a champion scoring reads
     here always has its run in `ml.*`."""
     if importance is None:
-        importance = pd.DataFrame(columns=IMPORTANCE_COLUMNS)
+        importance = _empty_frame(IMPORTANCE_COLUMNS)
     if fold_scores is None:
-        fold_scores = pd.DataFrame(columns=FOLD_SCORE_COLUMNS)
+        fold_scores = _empty_frame(FOLD_SCORE_COLUMNS)
     if training_ranges is None:
-        training_ranges = pd.DataFrame(columns=RANGE_COLUMNS)
+        training_ranges = _empty_frame(RANGE_COLUMNS)
     if intervals is None:
-        intervals = pd.DataFrame(columns=INTERVAL_COLUMNS)
+        intervals = _empty_frame(INTERVAL_COLUMNS)
     if predictions.duplicated(["run_id", "track_id"]).any():
         raise ValueError("predictions hold a (run_id, track_id) pair more than once")
     with _writing(path) as connection:
@@ -425,9 +440,14 @@ SCORING_SQL_TABLE = "ml.scoring_sql"
 def write_scoring_sql(path: Path, models: list[dict]) -> None:
     """Keep the SQL a build ran for the scoring models (ml.scoring_sql), replacing the last
     build's: one row per model, in the order they build. Called on a build's private copy."""
+    columns = ["position", "model", "relation", "materialization", "sql"]
     with _writing(path) as connection:
         connection.execute(f"delete from {SCORING_SQL_TABLE}")
-        _insert_frame(connection, SCORING_SQL_TABLE, pd.DataFrame(models))
+        # A handful of rows: sent one by one, without a DataFrame.
+        connection.executemany(
+            f"insert into {SCORING_SQL_TABLE} ({', '.join(columns)}) values (?, ?, ?, ?, ?)",
+            [[model[column] for column in columns] for model in models],
+        )
 
 
 def read_scoring_sql(path: Path) -> pd.DataFrame:
@@ -502,7 +522,7 @@ def run_query(path: Path, sql: str) -> pd.DataFrame:
     with connect(path, read_only=True) as connection:
         try:
             relation = connection.sql(sql)
-            return relation.df() if relation is not None else pd.DataFrame()
+            return relation.df() if relation is not None else _empty_frame([])
         except duckdb.Error as error:
             first_line = str(error).strip().splitlines()[0]
             raise UserError(f"query failed: {first_line}") from error
