@@ -118,33 +118,33 @@ def log_artifacts(folder: Path, artifact_path: str) -> None:
 
 
 def log_model(model, task: Task, input_example: pd.DataFrame, tags: dict[str, str]) -> str:
-    """Log the fitted pipeline as `model`, register it under the task's name; return the version."""
+    """Log the fitted pipeline as `model`, register it under the task's name with `tags`;
+    return the version."""
     import sklearn
     from mlflow.models import infer_signature
 
     prediction = task.predict(model, input_example)
+    info = mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(input_example, prediction),
+        input_example=input_example,
+        pip_requirements=[
+            f"scikit-learn=={sklearn.__version__}",
+            f"skops=={skops.__version__}",
+            f"pandas=={pd.__version__}",
+        ],
+        serialization_format="skops",
+        # MLflow loads the saved file back with this list: a type outside it fails the log.
+        skops_trusted_types=TRUSTED_TYPES,
+    )
     # The registry prints "Successfully registered model ..." to stderr; keep the CLI quiet.
+    # The tags go in with the version, in one write (not one write each).
     with contextlib.redirect_stderr(io.StringIO()):
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(input_example, prediction),
-            input_example=input_example,
-            pip_requirements=[
-                f"scikit-learn=={sklearn.__version__}",
-                f"skops=={skops.__version__}",
-                f"pandas=={pd.__version__}",
-            ],
-            serialization_format="skops",
-            # MLflow loads the saved file back with this list: a type outside it fails the log.
-            skops_trusted_types=TRUSTED_TYPES,
-            registered_model_name=task.registered_model,
+        registered = mlflow.register_model(
+            info.model_uri, task.registered_model, tags={**tags, "model_format": MODEL_FORMAT}
         )
-    version = str(info.registered_model_version)
-    client = MlflowClient()
-    for key, value in {**tags, "model_format": MODEL_FORMAT}.items():
-        client.set_model_version_tag(task.registered_model, version, key, value)
-    return version
+    return str(registered.version)
 
 
 def _champion(client: MlflowClient, model_name: str):
