@@ -440,14 +440,12 @@ SCORING_SQL_TABLE = "ml.scoring_sql"
 def write_scoring_sql(path: Path, models: list[dict]) -> None:
     """Keep the SQL a build ran for the scoring models (ml.scoring_sql), replacing the last
     build's: one row per model, in the order they build. Called on a build's private copy."""
-    columns = ["position", "model", "relation", "materialization", "sql"]
+    columns, markers = ", ".join(models[0]), ", ".join("?" for _ in models[0])
     with _writing(path) as connection:
         connection.execute(f"delete from {SCORING_SQL_TABLE}")
         # A handful of rows: sent one by one, without a DataFrame.
-        connection.executemany(
-            f"insert into {SCORING_SQL_TABLE} ({', '.join(columns)}) values (?, ?, ?, ?, ?)",
-            [[model[column] for column in columns] for model in models],
-        )
+        connection.executemany(f"insert into {SCORING_SQL_TABLE} ({columns}) values ({markers})",
+                               [list(model.values()) for model in models])  # fmt: skip
 
 
 def read_scoring_sql(path: Path) -> pd.DataFrame:
