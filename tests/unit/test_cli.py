@@ -141,3 +141,17 @@ def test_predictions_print_rounded_with_their_interval():
     assert lines[1].split() == ["1", "Seven", "103,559,272", "52,859,850", "to", "202,886,001",
                                 "0.912", "yes"]  # fmt: skip
     assert "A very long track name that go " in lines[2] and "bpm (unseen)" in lines[2]
+
+
+@pytest.mark.parametrize(("exit_call", "code", "stderr"), [
+    ("sys.exit(3)", 3, ""), ("sys.exit()", 0, ""),
+    ("sys.exit('no such song')", 1, "no such song\n"),
+])  # fmt: skip
+def test_a_quick_exit_ends_as_the_interpreter_would(exit_call, code, stderr):
+    """ml/quick_exit.py skips the teardown, not the exit code, a message or the exit handlers."""
+    program = ("import atexit, sys\nfrom ml.quick_exit import run_then_exit\n"
+               "atexit.register(print, 'handlers ran')\n"
+               f"run_then_exit(lambda: {exit_call})")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", program], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True)  # fmt: skip
+    assert (result.returncode, result.stderr, result.stdout) == (code, stderr, "handlers ran\n")
