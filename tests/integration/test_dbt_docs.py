@@ -1,4 +1,5 @@
-"""dbt docs: every model and column described, the ML consumer declared as an exposure."""
+"""dbt docs: every model and column described, the ML consumer declared as an exposure, and the
+descriptions in the warehouse as DuckDB comments."""
 
 import json
 import os
@@ -6,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ml.dbt import declared_columns
 from ml.raw_file import RAW_COLUMNS
 from ml.settings import DBT_PROJECT_DIR
+from support import checks as check
 
 
 def test_docs_generate_passes_and_describes_every_model_and_column(sample_run, tmp_path):
@@ -41,3 +44,28 @@ def test_docs_generate_passes_and_describes_every_model_and_column(sample_run, t
     assert ml_consumer["type"] == "ml"
     assert "model.spotify.track_features" in ml_consumer["depends_on"]["nodes"]
     assert os.path.getsize(tmp_path / "index.html") > 0
+
+
+def test_every_table_and_column_carries_its_description_as_a_duckdb_comment(sample_run):
+    """The models' columns and the ml tables (which ml/ writes, dbt only declares) are
+    commented by the build's on-run-end hook; the models' tables by persist_docs."""
+    uncommented = check.query(sample_run, """
+        select schema_name || '.' || table_name || coalesce('.' || column_name, '')
+        from (
+            select schema_name, table_name, column_name, comment from duckdb_columns()
+            union all
+            select schema_name, table_name, null, comment from duckdb_tables()
+        )
+        where schema_name in ('staging', 'intermediate', 'marts', 'audit', 'ml')
+            and coalesce(comment, '') = ''
+    """)  # fmt: skip
+    assert uncommented == []
+    for properties, schema, table in [("marts/_marts__models.yml", "marts", "tracks"),
+                                      ("ml/_ml__sources.yml", "ml", "runs")]:  # fmt: skip
+        comments = dict(check.query(sample_run, f"""
+            select column_name, comment from duckdb_columns()
+            where schema_name = '{schema}' and table_name = '{table}'
+        """))  # fmt: skip
+        declared = {column["name"]: column["description"] for column in declared_columns(
+            properties, table)}  # fmt: skip
+        assert comments == declared
