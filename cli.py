@@ -99,31 +99,17 @@ def _build(raw: Path | None, warehouse: Path | None, progress: Progress, strict:
             bold=True,
         )
     if engine == "spark":
-        result, warning = build_spark(paths.spark_dir, dataset, progress.step, progress.detail,
-                                      max_rejected_share)  # fmt: skip
+        result = build_spark(paths.spark_dir, dataset, progress.step, progress.detail,
+                             max_rejected_share)  # fmt: skip
     else:
-        result, warning = build_warehouse(paths.warehouse, dataset, progress.step,
-                                          progress.detail, max_rejected_share, strict)  # fmt: skip
-    return paths, dataset, result, warning
+        result = build_warehouse(paths.warehouse, dataset, progress.step, progress.detail,
+                                 max_rejected_share, strict)  # fmt: skip
+    return paths, dataset, result
 
 
 def _warn(warning: str | None) -> None:
     if warning:
         click.secho(f"warning: {warning}", err=True, fg="yellow", bold=True)
-
-
-def _row_counts(paths, engine: str = "duckdb") -> dict:
-    from functools import partial
-
-    from ml.build import row_counts
-
-    if engine == "spark":
-        from ml import spark
-
-        return row_counts(partial(spark.read_rows, paths.spark_dir))
-    from ml import warehouse
-
-    return row_counts(partial(warehouse.read_rows, paths.warehouse))
 
 
 def _built_in(paths, engine: str) -> str:
@@ -160,15 +146,14 @@ def build(raw: Path | None, strict: bool, max_rejected_share: float, engine: str
           warehouse: Path | None) -> None:  # fmt: skip
     """Build and test the warehouse with dbt (staging, marts, audit)."""
     progress = Progress()
-    paths, dataset, result, warning = _build(raw, warehouse, progress, strict,
-                                             max_rejected_share, engine)  # fmt: skip
-    counts = _row_counts(paths, engine)
+    paths, dataset, result = _build(raw, warehouse, progress, strict, max_rejected_share, engine)
+    counts = result.counts
     click.echo(
         f"built {_built_in(paths, engine)} from {dataset.name}: {counts['raw_rows']} raw rows = "
         f"{counts['clean_rows']} clean + {counts['rejected_rows']} rejected; "
         f"{result.passed} dbt nodes passed"
     )
-    _warn(warning)
+    _warn(result.warning)
 
 
 cv_repeats_option = click.option(
@@ -301,9 +286,9 @@ def run(
     progress = Progress()
     clock = Clock()
     with clock.measure("", "dbt build"):
-        paths, dataset, _, warning = _build(raw, warehouse, progress, strict, max_rejected_share,
-                                            engine)  # fmt: skip
-    counts = _row_counts(paths, engine)
+        paths, dataset, built = _build(raw, warehouse, progress, strict, max_rejected_share,
+                                       engine)  # fmt: skip
+    counts = built.counts
     results = _train(configs, paths, progress.step, engine, clock)
     if profile_out is not None:
         title = (f"Where `cli.py run{' --all' if train_all else ''}` spent its time "
@@ -316,7 +301,7 @@ def run(
         f"{counts['rejected_rows']} rejected rows; {len(results)} configs trained; "
         f"{_best_by_task(results)}"
     )
-    _warn(warning)
+    _warn(built.warning)
 
 
 out_file_option = click.option(

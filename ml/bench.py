@@ -78,28 +78,26 @@ def stage_build(csv_path: Path, warehouse_path: Path) -> tuple[float, int, str]:
 
     started = time.perf_counter()
     dataset = Dataset(path=csv_path, sha256=file_sha256(csv_path), is_sample=False)
-    result, _ = build_warehouse(warehouse_path, dataset)
+    result = build_warehouse(warehouse_path, dataset)
     seconds = time.perf_counter() - started
-    return seconds, _raw_rows(warehouse_path), f"{result.passed} models and tests passed"
+    return seconds, result.counts["raw_rows"], f"{result.passed} models and tests passed"
 
 
 def stage_build_spark(csv_path: Path, warehouse_path: Path) -> tuple[float, int, str]:
     """`cli.py build --engine spark` as a user meets it: Spark's start-up included."""
-    from functools import partial
-
     from ml import spark
-    from ml.build import build_spark, row_counts
+    from ml.build import build_spark
     from ml.dataset import Dataset, file_sha256
     from ml.settings import resolve_paths
 
     spark_dir = resolve_paths(warehouse_path).spark_dir
     started = time.perf_counter()
     dataset = Dataset(path=csv_path, sha256=file_sha256(csv_path), is_sample=False)
-    result, _ = build_spark(spark_dir, dataset)
+    result = build_spark(spark_dir, dataset)
     seconds = time.perf_counter() - started
-    rows = row_counts(partial(spark.read_rows, spark_dir))["raw_rows"]
     spark.stop()
-    return seconds, rows, f"{result.passed} models and tests passed; local[2], Parquet"
+    note = f"{result.passed} models and tests passed; local[2], Parquet"
+    return seconds, result.counts["raw_rows"], note
 
 
 def stage_read_features_spark(warehouse_path: Path) -> tuple[float, int, str]:
@@ -299,12 +297,6 @@ def _prediction_rows(track_ids: pd.Series, log_streams: np.ndarray) -> pd.DataFr
     bounds = (log_streams - 0.7, log_streams + 0.7)
     frame = prediction_frame(run_id, config, track_ids, log_streams, log_streams, None, bounds)
     return frame[PREDICTION_COLUMNS]
-
-
-def _raw_rows(warehouse_path: Path) -> int:
-    from ml import warehouse
-
-    return int(warehouse.read_table(warehouse_path, "audit.build_dataset").iloc[0]["raw_rows"])
 
 
 # --- running a stage in its own process -------------------------------------------------

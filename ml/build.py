@@ -7,12 +7,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from ml import warehouse
 from ml.dataset import Dataset
-from ml.dbt import SPARK_TARGET, DbtFailure, DbtResult, run_dbt, scoring_sql
+from ml.dbt import SPARK_TARGET, DbtFailure, run_dbt, scoring_sql
 from ml.errors import UserError
 from ml.raw_file import inspect_raw_csv
 from ml.settings import MAX_REJECTED_SHARE
@@ -21,14 +22,24 @@ from ml.settings import MAX_REJECTED_SHARE
 READER_MODEL = "model.spotify.base_spotify__tracks"
 
 
+@dataclass(frozen=True)
+class BuildResult:
+    """A finished build: dbt's nodes that passed, the raw, clean and rejected rows
+    (audit.build_dataset), and a warning when more than the allowed share was rejected."""
+
+    passed: int
+    counts: dict[str, int]
+    warning: str | None
+
+
 def build_warehouse(
     warehouse_path: Path, dataset: Dataset, on_step: Callable[[str], None] | None = None,
     on_line: Callable[[str], None] | None = None,
     max_rejected_share: float = MAX_REJECTED_SHARE, strict: bool = False,
-) -> tuple[DbtResult, str | None]:  # fmt: skip
-    """(dbt's result, a warning when more than `max_rejected_share` of the rows were rejected).
-    `strict` makes that warning an error that leaves the warehouse as it was. `on_step` hears
-    that dbt starts (once the file is accepted), `on_line` each dbt node."""
+) -> BuildResult:  # fmt: skip
+    """The warehouse built from `dataset`. `strict` makes the rejection warning an error that
+    leaves the warehouse as it was. `on_step` hears that dbt starts (once the file is
+    accepted), `on_line` each dbt node."""
     raw_format = inspect_raw_csv(dataset.path)
     warehouse.wait_until_free(warehouse_path)
     if on_step is not None:
@@ -39,30 +50,34 @@ def build_warehouse(
     building = folder / warehouse_path.name
     try:
         try:
-            result = _build_copy(warehouse_path, building, dataset, raw_format.encoding, on_line)
+            passed, scoring = _build_copy(warehouse_path, building, dataset, raw_format.encoding,
+                                          on_line)  # fmt: skip
         except DbtFailure as failure:
             if failure.node != READER_MODEL:
                 raise
             # DuckDB's parallel reader cannot pad a short line in a file whose quoted names
             # hold line breaks; its single-threaded reader can (slower, so only when the
             # model that reads the file failed; a file neither can read fails again).
-            result = _build_copy(
-                warehouse_path, building, dataset, raw_format.encoding, on_line, parallel=False
-            )
-        warning = rejection_warning(partial(warehouse.read_rows, building), max_rejected_share)
-        if warning and strict:
-            raise UserError(f"{warning}; the warehouse was left as it was (--strict)")
+            passed, scoring = _build_copy(warehouse_path, building, dataset, raw_format.encoding,
+                                          on_line, parallel=False)  # fmt: skip
+        # One connection for what follows dbt: opening the warehouse takes tens of ms.
+        with warehouse.connect(building, read_only=False) as connection:
+            warehouse.write_scoring_sql(connection, scoring)
+            result = _result(passed, lambda sql: connection.execute(sql).fetchall(),
+                             max_rejected_share)  # fmt: skip
+        if result.warning and strict:
+            raise UserError(f"{result.warning}; the warehouse was left as it was (--strict)")
         os.replace(building, warehouse_path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return result, warning
+    return result
 
 
 def build_spark(
     spark_dir: Path, dataset: Dataset, on_step: Callable[[str], None] | None = None,
     on_line: Callable[[str], None] | None = None,
     max_rejected_share: float = MAX_REJECTED_SHARE,
-) -> tuple[DbtResult, str | None]:  # fmt: skip
+) -> BuildResult:  # fmt: skip
     """The Spark target built and tested in `spark_dir`, in this process (ml/spark.py). Spark
     replaces each table as its model finishes: a failed build leaves the tables it had
     already replaced (the DuckDB build's all-or-nothing copy has no Spark counterpart here).
@@ -76,7 +91,7 @@ def build_spark(
     artifacts = spark_dir / "dbt"
     shutil.rmtree(artifacts, ignore_errors=True)
     artifacts.mkdir(parents=True)
-    result = run_dbt(
+    dbt_result = run_dbt(
         ["build", "--exclude-resource-type", "unit_test"],
         spark_dir,
         dataset.path,
@@ -86,44 +101,40 @@ def build_spark(
         on_line=on_line,
         target=SPARK_TARGET,
     )
-    warning = rejection_warning(partial(spark.read_rows, spark_dir), max_rejected_share)
-    return result, warning
+    return _result(dbt_result.passed, partial(spark.read_rows, spark_dir), max_rejected_share)
 
 
-def row_counts(read_rows: Callable[[str], list[tuple]]) -> dict[str, int]:
-    """The raw, clean and rejected rows of the last build, from audit.build_dataset."""
+def _result(passed: int, read_rows: Callable[[str], list[tuple]], max_share: float) -> BuildResult:
+    """The build's result, its counts read from audit.build_dataset through `read_rows` (a
+    query on the engine that built), with one line of warning when more than `max_share` of
+    the rows were rejected: the share and the most frequent reasons."""
     (counts,) = read_rows("select raw_rows, clean_rows, rejected_rows from audit.build_dataset")
-    return dict(zip(("raw_rows", "clean_rows", "rejected_rows"), map(int, counts), strict=True))
-
-
-def rejection_warning(read_rows: Callable[[str], list[tuple]], max_share: float) -> str | None:
-    """One line when a build rejected more than `max_share` of the rows: the share and the
-    most frequent reasons. `read_rows` queries the engine that built."""
-    counts = row_counts(read_rows)
+    counts = dict(zip(("raw_rows", "clean_rows", "rejected_rows"), map(int, counts), strict=True))
     raw_rows, rejected = counts["raw_rows"], counts["rejected_rows"]
     if not raw_rows or rejected / raw_rows <= max_share:
-        return None
+        return BuildResult(passed, counts, None)
     reasons = read_rows("""
         select reject_reason, count(*) as n from audit.rejected_rows
         group by reject_reason order by n desc, reject_reason limit 3
     """)  # fmt: skip
     top = ", ".join(f"{reason} {n}" for reason, n in reasons)
-    return (f"{rejected / raw_rows:.1%} of the rows were rejected ({rejected} of {raw_rows}, "
-            f"more than {max_share:.0%}): {top}; see audit.rejected_rows")  # fmt: skip
+    warning = (f"{rejected / raw_rows:.1%} of the rows were rejected ({rejected} of {raw_rows}, "
+               f"more than {max_share:.0%}): {top}; see audit.rejected_rows")  # fmt: skip
+    return BuildResult(passed, counts, warning)
 
 
 def _build_copy(
     warehouse_path: Path, building: Path, dataset: Dataset, encoding: str, on_line,
     parallel: bool = True,
-) -> DbtResult:  # fmt: skip
-    """A fresh folder holding a copy of the warehouse (if any), built by dbt."""
+) -> tuple[int, list[dict]]:  # fmt: skip
+    """A fresh folder holding a copy of the warehouse (if any), built by dbt: (the nodes that
+    passed, the SQL dbt ran for the scoring models, which `cli.py predict` runs again)."""
     shutil.rmtree(building.parent, ignore_errors=True)
     building.parent.mkdir(parents=True)
     if warehouse_path.exists():
         shutil.copy2(warehouse_path, building)
     warehouse.prepare_ml_tables(building)
-    # dbt's artifacts go to a folder of this build's own; the SQL it ran for the scoring
-    # models is kept in the warehouse, for `cli.py predict`.
+    # dbt's artifacts go to a folder of this build's own.
     with tempfile.TemporaryDirectory(prefix="spotify-dbt-") as target_path:
         result = run_dbt(
             # dbt's unit tests check the SQL, not the data: the test suite runs them
@@ -137,5 +148,4 @@ def _build_copy(
             parallel_reader=parallel,
             on_line=on_line,
         )
-        warehouse.write_scoring_sql(building, scoring_sql(Path(target_path)))
-    return result
+        return result.passed, scoring_sql(Path(target_path))
