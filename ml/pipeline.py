@@ -23,7 +23,7 @@ def make_estimator(task: Task, model_type: str, params: dict[str, Any], seed: in
 
     Raises ValueError naming a parameter the estimator does not have.
     """
-    estimator = task.model_types[model_type]()
+    estimator = task.estimator(model_type)
     valid = estimator.get_params()
     unknown = sorted(set(params) - set(valid))
     if unknown:

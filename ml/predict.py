@@ -2,8 +2,10 @@
 
 Features come from the same dbt models as training: the SQL the last build compiled for them
 (kept in the warehouse, ml.scoring_sql) runs on the new file in an in-memory DuckDB, so
-nothing is re-implemented in pandas and dbt does not start. The champions are read from the
-warehouse's ml.model_versions, without MLflow.
+nothing is re-implemented in pandas and dbt does not start. The champions score there too, as
+the SQL macros training compiled them into (ml/sql_model.py; equal to scikit-learn's
+predictions to 1e-9), so a prediction needs neither scikit-learn nor MLflow; only an
+explanation loads the fitted models.
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import FixedThresholdClassifier
-from threadpoolctl import threadpool_limits
 
 from ml import warehouse
 from ml.errors import UserError
-from ml.features import feature_matrix
 from ml.intervals import Intervals
 from ml.ranges import outside_ranges
 from ml.raw_file import inspect_raw_csv
 from ml.settings import Paths
 from ml.tasks import TASKS
+
+# Up to this many rows, a champion scores through its version's macro, which binds in ~0.1 s
+# and walks its trees row by row; above, through the champion's macro, a nested CASE that takes
+# ~0.5 s to bind and then scores several times faster (docs/scoring-in-sql.md, "Limits").
+VERSION_MACRO_ROWS = 10_000
 
 OUTPUT_COLUMNS = [
     "raw_row_number", "track_name", "artist_names", "predicted_log_streams",
@@ -48,21 +52,26 @@ class Scored:
 @dataclass(frozen=True)
 class Scorer:
     """What scoring reads from the warehouse, read once (the app keeps it): the build's
-    scoring SQL and, per task, the champion (fitted pipeline, its ml.model_versions row) and
-    what it saw in training (ml.training_ranges rows; none for runs from before they were
-    kept), and the regression champion's prediction intervals (ml.prediction_intervals)."""
+    scoring SQL; per task, the champion's ml.model_versions row, its versioned scoring macro
+    and what it saw in training (ml.training_ranges rows; none for runs from before they were
+    kept); and the regression champion's prediction intervals (ml.prediction_intervals)."""
 
     scoring_sql: pd.DataFrame
-    champions: dict[str, tuple]
+    champions: dict[str, pd.Series]
+    macros: warehouse.ScoringMacros
     ranges: dict[str, pd.DataFrame]
     warehouse: Path
     intervals: Intervals
 
+    def macro(self, task: str, rows: int) -> str:
+        """The macro that scores `rows` rows with the champion of `task` (VERSION_MACRO_ROWS)."""
+        if rows > VERSION_MACRO_ROWS:
+            return TASKS[task].scoring_macro
+        return f"{TASKS[task].scoring_macro}_v{self.champions[task]['version']}"
+
 
 def load_scorer(paths: Paths) -> Scorer:
     """The scoring SQL and the champions as the warehouse records them, read without MLflow."""
-    from ml.model_files import load_model
-
     scoring_sql = warehouse.read_scoring_sql(paths.warehouse)
     versions = warehouse.read_model_versions(paths.warehouse)
     if versions.empty:
@@ -72,57 +81,73 @@ def load_scorer(paths: Paths) -> Scorer:
         rows = versions[versions["is_champion"] & (versions["task"] == task)]
         if rows.empty:
             raise UserError(f"no champion model for {task} yet (run `python cli.py train` first)")
-        row = rows.iloc[0]
-        name = f"{row['model_name']} version {row['version']}"
-        model = load_model(Path(row["model_path"]), name)
-        if TASKS[task].is_classification and not isinstance(model, FixedThresholdClassifier):
+        row = champions[task] = rows.iloc[0]
+        if TASKS[task].is_classification and pd.isna(row["decision_threshold"]):
             raise UserError(
-                f"{name} carries no decision threshold (trained before thresholds travelled "
-                "inside the model): retrain it, `python cli.py train`"
+                f"{row['model_name']} version {row['version']} carries no decision threshold "
+                "(trained before thresholds travelled inside the model): retrain it, "
+                "`python cli.py train`"
             )
-        champions[task] = (model, row)
+    macros = warehouse.read_scoring_macros(
+        paths.warehouse,
+        [f"{TASKS[task].scoring_macro}{form}" for task, row in champions.items()
+         for form in ("", f"_v{row['version']}")],
+        [(row["model_name"], int(row["version"])) for row in champions.values()],
+    )  # fmt: skip
     ranges = warehouse.read_training_ranges(
-        paths.warehouse, [row["run_id"] for _, row in champions.values()]
+        paths.warehouse, [row["run_id"] for row in champions.values()]
     )
-    regression_run = champions["regression"][1]["run_id"]
+    regression_run = champions["regression"]["run_id"]
     intervals = warehouse.read_prediction_intervals(paths.warehouse, regression_run)
     if intervals.empty:
         raise UserError(
             f"the regression champion (run {regression_run}) has no prediction intervals "
             "(trained before they were kept): retrain it, `python cli.py train`"
         )
-    return Scorer(scoring_sql, champions, {
-        task: ranges[ranges["run_id"] == row["run_id"]] for task, (_, row) in champions.items()
+    return Scorer(scoring_sql, champions, macros, {
+        task: ranges[ranges["run_id"] == row["run_id"]] for task, row in champions.items()
     }, paths.warehouse, Intervals.from_rows(intervals))  # fmt: skip
 
 
 def scoring_features(
     input_csv: Path, scorer: Scorer, progress: Callable[[str], None]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(track features joined to names and row numbers, rejected rows) for the input file."""
+    """(track features joined to names and row numbers, with the champions' scores as
+    predicted_log_streams and top_decile_probability; rejected rows) for the input file."""
     if not input_csv.is_file():
         raise UserError(f"input CSV not found: {input_csv}")
     raw_format = inspect_raw_csv(input_csv)
     progress(f"computing features for {input_csv.name} with the build's dbt SQL")
-    tables = warehouse.run_scoring_sql(
-        scorer.scoring_sql, input_csv, raw_format.encoding,
-        ["tracks", "track_features", "rejected_rows"],
-    )  # fmt: skip
-    names = tables["tracks"][["track_id", "raw_row_number", "track_name", "artist_names"]]
-    joined = names.merge(tables["track_features"], on="track_id", how="inner",
-                         validate="one_to_one")  # fmt: skip
-    return joined.sort_values("raw_row_number").reset_index(drop=True), tables["rejected_rows"]
+    run = warehouse.scoring_run(scorer.scoring_sql, input_csv, raw_format.encoding)
+    with run as (connection, relations):
+        features = relations["track_features"]
+        (rows,) = connection.execute(f"select count(*) from {features}").fetchone()
+        macros = {task: scorer.macro(task, rows) for task in TASKS}
+        warehouse.install_scoring_macros(connection, scorer.macros, list(macros.values()))
+        scored = connection.execute(f"""
+            select names.raw_row_number, names.track_name, names.artist_names, features.*,
+                ml.{macros["regression"]}(features) as predicted_log_streams,
+                ml.{macros["classification"]}(features) as top_decile_probability
+            from {features} as features
+            join {relations["tracks"]} as names using (track_id)
+            order by names.raw_row_number
+        """).df()  # fmt: skip
+        rejected = connection.execute(f"select * from {relations['rejected_rows']}").df()
+    return scored, rejected
 
 
 def explain_rows(features: pd.DataFrame, scorer: Scorer) -> pd.DataFrame:
     """Why the champions score each row as they do (ml/explain.py): long rows of
     raw_row_number, task, feature, contribution, base_value, prediction."""
     from ml.explain import contributions
+    from ml.features import feature_matrix
+    from ml.model_files import load_model
 
     # What a linear champion's contributions are measured against: the rows it learnt from.
     training_rows = warehouse.read_track_features(scorer.warehouse)
     frames = []
-    for task, (model, _) in scorer.champions.items():
+    for task, row in scorer.champions.items():
+        model = load_model(Path(row["model_path"]), f"{row['model_name']} version {row['version']}")
         names = list(model.feature_names_in_)
         rows = contributions(model, feature_matrix(features, names),
                              feature_matrix(training_rows, names))  # fmt: skip
@@ -135,20 +160,9 @@ def score_csv(
     input_csv: Path, scorer: Scorer, progress: Callable[[str], None], explain: bool = False
 ) -> Scored:
     features, rejected = scoring_features(input_csv, scorer, progress)
-    regressor, _ = scorer.champions["regression"]
-    classifier, _ = scorer.champions["classification"]
+    log_streams = features["predicted_log_streams"].to_numpy(dtype=float)
+    probability = features["top_decile_probability"].to_numpy(dtype=float)
     predictions = features[["raw_row_number", "track_name", "artist_names"]].copy()
-    if len(features):
-        # One thread: on a few rows, starting a thread pool costs more than it saves.
-        with threadpool_limits(1):
-            log_streams = regressor.predict(
-                feature_matrix(features, list(regressor.feature_names_in_))
-            )
-            probability = classifier.predict_proba(
-                feature_matrix(features, list(classifier.feature_names_in_))
-            )[:, 1]
-    else:
-        log_streams = probability = np.array([])
     lower, upper = scorer.intervals.bounds(log_streams)
     predictions["predicted_log_streams"] = log_streams
     predictions["predicted_log_streams_lower"] = lower
@@ -157,14 +171,14 @@ def score_csv(
     predictions["predicted_streams_lower"] = np.exp(lower)
     predictions["predicted_streams_upper"] = np.exp(upper)
     predictions["top_decile_probability"] = probability
-    # What the classifier's predict() gives, without predicting twice.
-    predictions["is_predicted_top_decile"] = probability >= classifier.threshold
+    # The label the classifier's decision threshold gives (FixedThresholdClassifier.predict).
+    threshold = scorer.champions["classification"]["decision_threshold"]
+    predictions["is_predicted_top_decile"] = probability >= threshold
     # The features outside what either champion saw in training.
     champions_ranges = pd.concat(scorer.ranges.values())
     predictions["outside_training_range"] = outside_ranges(features, champions_ranges)
     versions = {
-        task: f"{row['config_name']} v{row['version']}"
-        for task, (_, row) in scorer.champions.items()
+        task: f"{row['config_name']} v{row['version']}" for task, row in scorer.champions.items()
     }
     explained = explain_rows(features, scorer) if explain and len(features) else None
     return Scored(predictions[OUTPUT_COLUMNS], rejected, versions, scorer.intervals.level,

@@ -5,38 +5,13 @@ choice in ml/ that depends on the task reads it from a Task."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 
 import numpy as np
 import pandas as pd
-from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.ensemble import (
-    GradientBoostingClassifier,
-    GradientBoostingRegressor,
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    f1_score,
-    mean_absolute_error,
-    precision_score,
-    r2_score,
-    recall_score,
-    roc_auc_score,
-    root_mean_squared_error,
-)
-from sklearn.model_selection import (
-    KFold,
-    RepeatedKFold,
-    RepeatedStratifiedKFold,
-    ShuffleSplit,
-    StratifiedKFold,
-    StratifiedShuffleSplit,
-)
+
+# scikit-learn is imported where a task uses it: a prediction (ml/predict.py scores in SQL)
+# reads a task's names and needs none of it.
 
 
 @dataclass(frozen=True)
@@ -45,8 +20,8 @@ class Task:
     # The column of marts.track_features it predicts, and that column's dtype as a target.
     target: str
     target_dtype: str
-    # Config model types -> scikit-learn estimators.
-    model_types: dict[str, type]
+    # Config model types -> scikit-learn estimator classes, as module.Class of sklearn.
+    model_types: dict[str, str]
     # The metrics it reports (ml.run_metrics names), the first one decides the champion; the
     # same score under scikit-learn's scorer name, and as a figure labels it.
     metrics: tuple[str, ...]
@@ -65,24 +40,37 @@ class Task:
     def champion_metric(self) -> str:
         return self.metrics[0]
 
+    def estimator(self, model_type: str):
+        """A new scikit-learn estimator of `model_type`, with its default parameters."""
+        module, name = self.model_types[model_type].rsplit(".", 1)
+        return getattr(import_module(f"sklearn.{module}"), name)()
+
     def splitter(self, n_splits: int, n_repeats: int, seed: int):
         """The outer folds: repeated K-fold, stratified by the label for a classifier."""
+        from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
+
         splitter = RepeatedStratifiedKFold if self.is_classification else RepeatedKFold
         return splitter(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
 
     def inner_splitter(self, n_splits: int, seed: int):
         """The folds inside a training fold (search, threshold): shuffled K-fold, likewise."""
+        from sklearn.model_selection import KFold, StratifiedKFold
+
         splitter = StratifiedKFold if self.is_classification else KFold
         return splitter(n_splits=n_splits, shuffle=True, random_state=seed)
 
     def holdout_splitter(self, test_size: float, seed: int):
         """One shuffled split of training rows (a threshold or intervals tuned on the held-out
         part), stratified likewise."""
+        from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
         splitter = StratifiedShuffleSplit if self.is_classification else ShuffleSplit
         return splitter(n_splits=1, test_size=test_size, random_state=seed)
 
     def reference_model(self):
         """What a model must beat: the training mean, or the training class prior."""
+        from sklearn.dummy import DummyClassifier, DummyRegressor
+
         if self.is_classification:
             return DummyClassifier(strategy="prior")
         return DummyRegressor(strategy="mean")
@@ -95,6 +83,8 @@ class Task:
 
     def champion_score(self, y: np.ndarray, prediction: np.ndarray) -> float:
         """R² or average precision (PR-AUC) of `predict`'s output."""
+        from sklearn.metrics import average_precision_score, r2_score
+
         if self.is_classification:
             return average_precision_score(y, prediction)
         return r2_score(y, prediction)
@@ -104,20 +94,22 @@ class Task:
     ) -> dict[str, float]:
         """The metrics of a prediction (a regressor's intervals are scored by
         ml/intervals.py); a classifier's labels cut at `threshold`."""
+        from sklearn import metrics
+
         if not self.is_classification:
             return {
-                "r2": r2_score(y, prediction),
-                "rmse": root_mean_squared_error(y, prediction),
-                "mae": mean_absolute_error(y, prediction),
+                "r2": metrics.r2_score(y, prediction),
+                "rmse": metrics.root_mean_squared_error(y, prediction),
+                "mae": metrics.mean_absolute_error(y, prediction),
             }
         label = (prediction >= threshold).astype(int)
         return {
-            "roc_auc": roc_auc_score(y, prediction),
-            "pr_auc": average_precision_score(y, prediction),
-            "f1": f1_score(y, label, zero_division=0),
-            "precision": precision_score(y, label, zero_division=0),
-            "recall": recall_score(y, label, zero_division=0),
-            "brier": brier_score_loss(y, prediction),
+            "roc_auc": metrics.roc_auc_score(y, prediction),
+            "pr_auc": metrics.average_precision_score(y, prediction),
+            "f1": metrics.f1_score(y, label, zero_division=0),
+            "precision": metrics.precision_score(y, label, zero_division=0),
+            "recall": metrics.recall_score(y, label, zero_division=0),
+            "brier": metrics.brier_score_loss(y, prediction),
         }
 
     def prediction_columns(
@@ -148,10 +140,10 @@ REGRESSION = Task(
     target="log_streams",
     target_dtype="float64",
     model_types={
-        "random_forest": RandomForestRegressor,
-        "hist_gradient_boosting": HistGradientBoostingRegressor,
-        "gradient_boosting": GradientBoostingRegressor,
-        "ridge": Ridge,
+        "random_forest": "ensemble.RandomForestRegressor",
+        "hist_gradient_boosting": "ensemble.HistGradientBoostingRegressor",
+        "gradient_boosting": "ensemble.GradientBoostingRegressor",
+        "ridge": "linear_model.Ridge",
     },
     metrics=("r2", "rmse", "mae", "interval_coverage", "interval_mean_width"),
     scorer_name="r2",
@@ -166,10 +158,10 @@ CLASSIFICATION = Task(
     target="is_top_decile",
     target_dtype="int64",
     model_types={
-        "random_forest": RandomForestClassifier,
-        "hist_gradient_boosting": HistGradientBoostingClassifier,
-        "gradient_boosting": GradientBoostingClassifier,
-        "logistic_regression": LogisticRegression,
+        "random_forest": "ensemble.RandomForestClassifier",
+        "hist_gradient_boosting": "ensemble.HistGradientBoostingClassifier",
+        "gradient_boosting": "ensemble.GradientBoostingClassifier",
+        "logistic_regression": "linear_model.LogisticRegression",
     },
     metrics=("pr_auc", "roc_auc", "f1", "precision", "recall", "brier"),
     scorer_name="average_precision",

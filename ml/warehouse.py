@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import duckdb
 
@@ -21,6 +21,7 @@ from ml.settings import LOCK_WAIT_ENV
 
 if TYPE_CHECKING:  # pandas and pyarrow are imported where a frame is used: a build needs neither
     import pandas as pd
+    import pyarrow as pa
 
 FEATURES_TABLE = "marts.track_features"
 DEFAULT_LOCK_WAIT_SECONDS = 10.0
@@ -436,6 +437,14 @@ where database_name = current_database() and schema_name = 'ml' and function_typ
 SCORING_SQL_TABLE = "ml.scoring_sql"
 
 
+class ScoringMacros(NamedTuple):
+    """Scoring macros copied out of a warehouse: each one's `create macro` statement by name,
+    and the ml.model_trees rows the versioned ones read."""
+
+    statements: dict[str, str]
+    trees: pa.Table
+
+
 def write_scoring_sql(connection, models: list[dict]) -> None:
     """Keep the SQL a build ran for the scoring models (ml.scoring_sql), replacing the last
     build's: one row per model, in the order they build. Written through a connection to a
@@ -455,12 +464,47 @@ def read_scoring_sql(path: Path) -> pd.DataFrame:
         return connection.execute(f"select * from {SCORING_SQL_TABLE} order by position").df()
 
 
-def run_scoring_sql(
-    models: pd.DataFrame, raw_csv: Path, encoding: str, tables: list[str]
-) -> dict[str, pd.DataFrame]:
-    """Run a build's scoring SQL (read_scoring_sql) on another raw file in an in-memory DuckDB,
-    with the DuckDB variables that make it read that file and skip the rules on streams;
-    return the named models' rows."""
+def read_scoring_macros(path: Path, names: list[str],
+                        versions: list[tuple[str, int]]) -> ScoringMacros:  # fmt: skip
+    """The ml scoring macros `names` (ml/sql_model.py) as the warehouse holds them, and the
+    ml.model_trees rows of `versions` (model name, version): what scores them in another
+    DuckDB (install_scoring_macros)."""
+    with connect(path, read_only=True) as connection:
+        found = connection.execute("""
+            select function_name, parameters, macro_definition from duckdb_functions()
+            where database_name = current_database() and schema_name = 'ml'
+                and function_type = 'macro' and list_contains(?, function_name)
+        """, [names]).fetchall()  # fmt: skip
+        missing = sorted(set(names) - {name for name, _, _ in found})
+        if missing:
+            raise UserError(f"{path} holds no macro ml.{missing[0]} (trained before scoring "
+                            "macros were kept): retrain, `python cli.py train`")  # fmt: skip
+        model_names, numbers = zip(*versions, strict=True)
+        trees = connection.sql("""
+            select model_trees.* from ml.model_trees
+            join (select unnest(?) as model_name, unnest(?) as version) using (model_name, version)
+        """, params=[list(model_names), list(numbers)]).to_arrow_table()  # fmt: skip
+    statements = {name: f"create macro ml.{name}({', '.join(parameters)}) as {definition}"
+                  for name, parameters, definition in found}  # fmt: skip
+    return ScoringMacros(statements, trees)
+
+
+def install_scoring_macros(connection, macros: ScoringMacros, names: list[str]) -> None:
+    """The macros `names` of `macros`, and the trees they read, in the connection's schema ml."""
+    connection.execute("create schema if not exists ml")
+    connection.register("trees", macros.trees)
+    connection.execute("create table ml.model_trees as select * from trees")
+    connection.unregister("trees")
+    for name in names:
+        connection.execute(macros.statements[name])
+
+
+@contextmanager
+def scoring_run(models: pd.DataFrame, raw_csv: Path, encoding: str) -> Iterator:
+    """A build's scoring SQL (read_scoring_sql) run on another raw file in an in-memory DuckDB,
+    with the DuckDB variables that make it read that file and skip the rules on streams:
+    yields (the connection, each model's relation by name). A DuckDB error, inside or out,
+    becomes one line naming the file."""
     catalog = models["relation"].iloc[0].split(".")[0]
     connection = duckdb.connect(config={"memory_limit": "1GB"})
     try:
@@ -477,10 +521,7 @@ def run_scoring_sql(
             kind = "view" if model.materialization == "view" else "table"
             connection.execute(f"create schema if not exists {schema}")
             connection.execute(f"create {kind} {model.relation} as {model.sql}")
-        relations = dict(zip(models["model"], models["relation"], strict=True))
-        return {
-            name: connection.execute(f"select * from {relations[name]}").df() for name in tables
-        }
+        yield connection, dict(zip(models["model"], models["relation"], strict=True))
     except duckdb.Error as error:
         raise UserError(f"cannot score {raw_csv.name}: {str(error).splitlines()[0]}") from error
     finally:

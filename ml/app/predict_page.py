@@ -2,7 +2,7 @@
 
 The song is written as one row of the raw Kaggle CSV and scored by ml.predict.score_csv, the
 function behind `cli.py predict`: the same dbt feature SQL (the build's, run in memory), the
-same champion models (kept loaded while they are current).
+same champions as SQL macros (kept loaded while they are current).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def scorer_state() -> str:
 
 @st.cache_resource(max_entries=1, show_spinner=False)
 def scorer(state: str):
-    """The scoring SQL and the champion models, read once per `state` and kept loaded."""
+    """The scoring SQL and the champions' macros, read once per `state` and kept loaded."""
     from ml.predict import load_scorer
 
     return load_scorer(data.paths())

@@ -55,10 +55,12 @@ def test_full_features_beat_the_baseline_on_the_sample(sample_run):
 def test_scoring_sql_computes_the_features_the_build_computed(sample_run):
     """The build's compiled SQL, run in memory on the same file, gives every clean track the
     same features as marts.track_features; only the rules on streams are skipped."""
-    from ml.warehouse import read_scoring_sql, read_table, run_scoring_sql
+    from ml.warehouse import read_scoring_sql, read_table, scoring_run
 
-    scored = run_scoring_sql(read_scoring_sql(sample_run.warehouse), sample_run.raw_csv,
-                             "latin-1", ["track_features", "rejected_rows"])  # fmt: skip
+    with scoring_run(read_scoring_sql(sample_run.warehouse), sample_run.raw_csv,
+                     "latin-1") as (connection, relations):  # fmt: skip
+        scored = {name: connection.execute(f"select * from {relations[name]}").df()
+                  for name in ("track_features", "rejected_rows")}  # fmt: skip
     built = read_table(sample_run.warehouse, "marts.track_features")
     same = scored["track_features"].merge(built[["track_id"]], on="track_id")
     pd.testing.assert_frame_equal(
@@ -104,6 +106,49 @@ def test_predict_scores_good_rows_and_reports_bad_ones(sample_run, tmp_path: Pat
     upper = np.exp(scored["predicted_log_streams_upper"])
     np.testing.assert_allclose(scored["predicted_streams_upper"], upper, rtol=1e-12)
     assert "streams intervals calibrated to hold 90% of true values" in result.stdout
+
+
+def test_predict_scores_as_the_champion_models_do(sample_run, monkeypatch):
+    """Predictions come from the champions' SQL macros, the version's (few rows) or the
+    champion's nested CASE (many rows; forced here): on every row of the sample, equal to the
+    fitted models' own to 1e-9, and labelled by the classifier's decision threshold."""
+    from ml import predict
+    from ml.features import feature_matrix
+    from ml.model_files import load_model
+    from ml.tasks import TASKS
+
+    scorer = predict.load_scorer(Paths(sample_run.warehouse, sample_run.mlflow_dir))
+    models = {task: load_model(Path(row["model_path"]), row["model_name"])
+              for task, row in scorer.champions.items()}  # fmt: skip
+    for rows_limit in (predict.VERSION_MACRO_ROWS, 0):
+        monkeypatch.setattr(predict, "VERSION_MACRO_ROWS", rows_limit)
+        features, _ = predict.scoring_features(sample_run.raw_csv, scorer, lambda message: None)
+        for task, column in [("regression", "predicted_log_streams"),
+                             ("classification", "top_decile_probability")]:  # fmt: skip
+            X = feature_matrix(features, list(models[task].feature_names_in_))
+            expected = TASKS[task].predict(models[task], X)
+            np.testing.assert_allclose(features[column], expected, rtol=0, atol=1e-9,
+                                       err_msg=f"{task}, {rows_limit}")  # fmt: skip
+    labels = predict.score_csv(sample_run.raw_csv, scorer, lambda message: None).predictions
+    expected = models["classification"].predict(X).astype(bool)
+    assert (labels["is_predicted_top_decile"] == expected).all()
+
+
+def test_predict_without_a_champions_scoring_macro_says_to_retrain(sample_run, tmp_path):
+    warehouse_copy = tmp_path / "spotify.duckdb"
+    shutil.copy(sample_run.warehouse, warehouse_copy)
+    with duckdb.connect(str(warehouse_copy)) as connection:
+        (version,) = connection.execute(
+            "select version from ml.model_versions where is_champion and task = 'regression'"
+        ).fetchone()
+        connection.execute(f"drop macro ml.predict_log_streams_v{version}")
+    result = run_cli("predict", "--input", str(sample_run.raw_csv),
+                     "--warehouse", str(warehouse_copy), env=sample_run.env)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {warehouse_copy} holds no macro ml.predict_log_streams_v{version} (trained "
+        "before scoring macros were kept): retrain, `python cli.py train`"
+    )
 
 
 def test_models_lists_one_champion_per_task(sample_run):
@@ -234,6 +279,7 @@ def test_a_champion_saved_in_an_older_format_is_replaced_even_by_a_weaker_model(
 
 
 def test_a_tampered_model_artifact_is_refused(sample_run, tmp_path):
+    """Scoring runs the champions' SQL macros; an explanation loads their model files."""
     import os as untrusted_module
 
     import skops.io
@@ -249,7 +295,7 @@ def test_a_tampered_model_artifact_is_refused(sample_run, tmp_path):
     try:
         for path in artifacts:
             path.write_bytes(tampered.read_bytes())
-        result = run_cli("predict", "--input", str(songs),
+        result = run_cli("predict", "--input", str(songs), "--explain",
                          "--warehouse", str(sample_run.warehouse), env=sample_run.env)  # fmt: skip
     finally:
         for path, original in artifacts.items():
