@@ -78,7 +78,7 @@ def measure(paths: Paths, raw_csv: Path, repeats: int,
         for _ in range(repeats):
             started = time.monotonic()
             score_csv(one, scorer, lambda message: None)
-            seconds["one song in a running process (models loaded)"].append(
+            seconds["one song in a running process (scorer loaded)"].append(
                 time.monotonic() - started
             )
     return dict(seconds)

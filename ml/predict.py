@@ -71,7 +71,13 @@ class Scorer:
 
 
 def load_scorer(paths: Paths) -> Scorer:
-    """The scoring SQL and the champions as the warehouse records them, read without MLflow."""
+    """The scoring SQL and the champions as the warehouse records them, read without MLflow,
+    from one state of the warehouse, opened once."""
+    with warehouse.snapshot(paths.warehouse):
+        return _read_scorer(paths)
+
+
+def _read_scorer(paths: Paths) -> Scorer:
     scoring_sql = warehouse.read_scoring_sql(paths.warehouse)
     versions = warehouse.read_model_versions(paths.warehouse)
     if versions.empty:

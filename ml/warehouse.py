@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -218,10 +219,33 @@ def _is_lock_error(error: duckdb.Error) -> bool:
     return "lock" in str(error).lower()
 
 
+# Set by `snapshot`: the warehouse and the read-only connection its reads share in that block.
+_snapshot: ContextVar[tuple[Path, duckdb.DuckDBPyConnection] | None] = ContextVar(
+    "snapshot", default=None
+)
+
+
+@contextmanager
+def snapshot(path: Path) -> Iterator[None]:
+    """Reads of `path` inside the block share one read-only connection: they see one state of
+    the warehouse, and open it once (each opening reads the catalog, scoring macros included:
+    tens of ms)."""
+    with connect(path, read_only=True) as connection:
+        token = _snapshot.set((path, connection))
+        try:
+            yield
+        finally:
+            _snapshot.reset(token)
+
+
 @contextmanager
 def connect(path: Path, read_only: bool, wait_seconds: float | None = None) -> Iterator:
     """Open the warehouse, waiting up to `wait_seconds` (default: lock_wait_seconds()) for
-    another process's lock."""
+    another process's lock; a read inside `snapshot(path)` gets the snapshot's connection."""
+    shared = _snapshot.get()
+    if read_only and shared is not None and shared[0] == path:
+        yield shared[1]
+        return
     wait_seconds = lock_wait_seconds() if wait_seconds is None else wait_seconds
     if read_only and not path.is_file():
         raise UserError(f"warehouse not found: {path} (run `python cli.py build` first)")

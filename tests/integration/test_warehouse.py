@@ -111,6 +111,25 @@ def test_sql_is_read_only(tmp_path):
     assert count(path, "ml.runs") == 1
 
 
+def test_reads_inside_a_snapshot_share_one_connection(tmp_path, monkeypatch):
+    path = tmp_path / "w.duckdb"
+    warehouse.write_run(path, *run_frames("run-1", [1]))
+    opened, real_connect = [], duckdb.connect
+
+    def counted(*args, **kwargs):
+        opened.append(args)
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", counted)
+    with warehouse.snapshot(path):
+        versions = warehouse.read_model_versions(path)
+        assert count(path, "ml.runs") == 1
+        assert warehouse.read_prediction_intervals(path, "run-1").empty
+    assert len(opened) == 1 and versions.empty
+    warehouse.read_model_versions(path)  # after the block, a read opens its own connection
+    assert len(opened) == 2
+
+
 def test_missing_table_and_missing_warehouse_are_clear(tmp_path):
     with pytest.raises(UserError, match="warehouse not found"):
         warehouse.read_track_features(tmp_path / "none.duckdb")
