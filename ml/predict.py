@@ -52,9 +52,10 @@ class Scored:
 @dataclass(frozen=True)
 class Scorer:
     """What scoring reads from the warehouse, read once (the app keeps it): the build's
-    scoring SQL; per task, the champion's ml.model_versions row, its versioned scoring macro
-    and what it saw in training (ml.training_ranges rows; none for runs from before they were
-    kept); and the regression champion's prediction intervals (ml.prediction_intervals)."""
+    scoring SQL; per task, the champion's ml.model_versions row and what it saw in training
+    (ml.training_ranges rows; none for runs from before they were kept); the champions' scoring
+    macros in both forms, with their trees; and the regression champion's prediction intervals
+    (ml.prediction_intervals)."""
 
     scoring_sql: pd.DataFrame
     champions: dict[str, pd.Series]

@@ -1,7 +1,7 @@
 {#- The yml descriptions as DuckDB comments on every model's columns, and on the tables and
     columns of the source `source_name`, which ml/ writes and dbt does not build (dbt_project.yml,
-    on-run-end). One query finds the columns that exist: dbt's own column persist_docs asks
-    for each model's columns apart, ~0.3 s of a build. -#}
+    on-run-end). One query finds the columns that exist, where dbt's own column persist_docs
+    asks for each model's columns apart (docs/performance/README.md). -#}
 {% macro persist_column_docs(source_name) -%}
     {{ return(adapter.dispatch('persist_column_docs')(source_name)) }}
 {%- endmacro %}
