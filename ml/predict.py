@@ -68,7 +68,7 @@ class Scorer:
         """The macro that scores `rows` rows with the champion of `task` (VERSION_MACRO_ROWS)."""
         if rows > VERSION_MACRO_ROWS:
             return TASKS[task].scoring_macro
-        return f"{TASKS[task].scoring_macro}_v{self.champions[task]['version']}"
+        return TASKS[task].version_macro(self.champions[task]["version"])
 
 
 def load_scorer(paths: Paths) -> Scorer:
@@ -97,8 +97,8 @@ def _read_scorer(paths: Paths) -> Scorer:
             )
     macros = warehouse.read_scoring_macros(
         paths.warehouse,
-        [f"{TASKS[task].scoring_macro}{form}" for task, row in champions.items()
-         for form in ("", f"_v{row['version']}")],
+        [name for task, row in champions.items()
+         for name in (TASKS[task].scoring_macro, TASKS[task].version_macro(row["version"]))],
         [(row["model_name"], int(row["version"])) for row in champions.values()],
     )  # fmt: skip
     ranges = warehouse.read_training_ranges(

@@ -365,7 +365,8 @@ def macro_statements(
     statements, trees, wanted = [], [], set()
     for row in versions.itertuples():
         macro = TASKS[row.task].scoring_macro
-        versioned, label = f"{macro}_v{row.version}", f"{row.model_name} version {row.version}"
+        versioned = TASKS[row.task].version_macro(row.version)
+        label = f"{row.model_name} version {row.version}"
         wanted.add(versioned)
         new_version = versioned not in existing
         new_champion = row.is_champion and existing.get(macro) != label

@@ -40,6 +40,11 @@ class Task:
     def champion_metric(self) -> str:
         return self.metrics[0]
 
+    def version_macro(self, version: int) -> str:
+        """The macro that scores with registered version `version` (`scoring_macro` is the
+        champion's)."""
+        return f"{self.scoring_macro}_v{version}"
+
     def estimator(self, model_type: str):
         """A new scikit-learn estimator of `model_type`, with its default parameters."""
         module, name = self.model_types[model_type].rsplit(".", 1)
