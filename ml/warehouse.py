@@ -297,12 +297,6 @@ def read_sql(path: Path, sql: str, parameters: list | None = None) -> pd.DataFra
         return connection.execute(sql, parameters or []).df()
 
 
-def read_rows(path: Path, sql: str) -> list[tuple]:
-    """A small read-only query's rows as tuples (a build reads its counts without pandas)."""
-    with connect(path, read_only=True) as connection:
-        return connection.execute(sql).fetchall()
-
-
 def _empty_frame(columns: list[str]) -> pd.DataFrame:
     import pandas as pd
 
