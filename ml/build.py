@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ml import warehouse
 from ml.dataset import Dataset
-from ml.dbt import SPARK_TARGET, DbtFailure, run_dbt, scoring_sql
+from ml.dbt import SPARK_TARGET, DbtFailure, run_dbt
 from ml.errors import UserError
 from ml.raw_file import inspect_raw_csv
 from ml.settings import MAX_REJECTED_SHARE
@@ -50,19 +50,17 @@ def build_warehouse(
     building = folder / warehouse_path.name
     try:
         try:
-            passed, scoring = _build_copy(warehouse_path, building, dataset, raw_format.encoding,
-                                          on_line)  # fmt: skip
+            passed = _build_copy(warehouse_path, building, dataset, raw_format.encoding, on_line)
         except DbtFailure as failure:
             if failure.node != READER_MODEL:
                 raise
             # DuckDB's parallel reader cannot pad a short line in a file whose quoted names
             # hold line breaks; its single-threaded reader can (slower, so only when the
             # model that reads the file failed; a file neither can read fails again).
-            passed, scoring = _build_copy(warehouse_path, building, dataset, raw_format.encoding,
-                                          on_line, parallel=False)  # fmt: skip
-        # One connection for what follows dbt: opening the warehouse takes tens of ms.
-        with warehouse.connect(building, read_only=False) as connection:
-            warehouse.write_scoring_sql(connection, scoring)
+            passed = _build_copy(warehouse_path, building, dataset, raw_format.encoding, on_line,
+                                 parallel=False)  # fmt: skip
+        # One connection for the counts: opening the warehouse takes tens of ms.
+        with warehouse.connect(building, read_only=True) as connection:
             result = _result(passed, lambda sql: connection.execute(sql).fetchall(),
                              max_rejected_share)  # fmt: skip
         if result.warning and strict:
@@ -126,9 +124,9 @@ def _result(passed: int, read_rows: Callable[[str], list[tuple]], max_share: flo
 def _build_copy(
     warehouse_path: Path, building: Path, dataset: Dataset, encoding: str, on_line,
     parallel: bool = True,
-) -> tuple[int, list[dict]]:  # fmt: skip
-    """A fresh folder holding a copy of the warehouse (if any), built by dbt: (the nodes that
-    passed, the SQL dbt ran for the scoring models, which `cli.py predict` runs again)."""
+) -> int:  # fmt: skip
+    """A fresh folder holding a copy of the warehouse (if any), built by dbt: the nodes that
+    passed. dbt's on-run-end hook keeps the SQL of the scoring models in the copy."""
     shutil.rmtree(building.parent, ignore_errors=True)
     building.parent.mkdir(parents=True)
     if warehouse_path.exists():
@@ -136,7 +134,7 @@ def _build_copy(
     warehouse.prepare_ml_tables(building)
     # dbt's artifacts go to a folder of this build's own.
     with tempfile.TemporaryDirectory(prefix="spotify-dbt-") as target_path:
-        result = run_dbt(
+        return run_dbt(
             # dbt's unit tests check the SQL, not the data: the test suite runs them
             # (a plain `dbt build`), a build of the data does not need to.
             ["build", "--exclude-resource-type", "unit_test"],
@@ -147,5 +145,4 @@ def _build_copy(
             encoding=encoding,
             parallel_reader=parallel,
             on_line=on_line,
-        )
-        return result.passed, scoring_sql(Path(target_path))
+        ).passed

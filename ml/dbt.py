@@ -70,8 +70,9 @@ def run_dbt(
     target: str = DUCKDB_TARGET,
 ) -> DbtResult:
     """`dbt <command>` against `warehouse` (the DuckDB file, or the Spark target's folder),
-    reading `raw_csv`, its artifacts (manifest, run results) in `target_path`. Outcomes come
-    from dbt's artifacts and structured log, not its console text. Raises DbtFailure.
+    reading `raw_csv`, its artifacts in `target_path` (Spark's build keeps its manifest and run
+    results; a DuckDB build writes none). Outcomes come from dbt's structured log, not its
+    console text. Raises DbtFailure.
 
     On DuckDB, dbt runs in a child process in the warehouse's folder and names the file
     without its folder, so the profile (part of what dbt checks before reusing a saved parse)
@@ -97,11 +98,21 @@ def run_dbt(
         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target-path", str(target_path), "--log-format", "json", "--target", target,
     ]  # fmt: skip
+    if target == DUCKDB_TARGET:
+        # Nothing reads dbt's JSON artifacts after a DuckDB build (outcomes come from the log,
+        # the scoring SQL from an on-run-end hook), and writing the manifest takes ~0.3 s.
+        arguments.append("--no-write-json")
+    results: list[dict] = []
+    messages: dict[str, str] = {}
     errors: list[str] = []
 
     def hear(event: dict) -> None:
-        if event["name"] in NODE_RESULT_EVENTS and on_line is not None:
-            on_line(event["msg"])
+        if event["name"] in NODE_RESULT_EVENTS:
+            results.append({"unique_id": event["node"], "status": event["status"]})
+            if on_line is not None:
+                on_line(event["msg"])
+        elif event["name"] == "RunResultError" and event["node"]:
+            messages[event["node"]] = event["msg"]
         elif event["level"] == "error":
             errors.append(event["msg"].strip())
 
@@ -109,8 +120,8 @@ def run_dbt(
         succeeded = _run_in_process(arguments, env, hear, errors)
     else:
         succeeded = _run_in_child(arguments, env, warehouse.parent, hear, errors)
-    results = _run_results(target_path)
     if not succeeded:
+        results = [{**result, "message": messages.get(result["unique_id"])} for result in results]
         raise _failure(command[0], results, [error for error in errors if error])
     _save_parse(target_path / PARTIAL_PARSE, saved_parse)
     return DbtResult(passed=sum(result["status"] in PASSED for result in results))
@@ -145,7 +156,9 @@ def _run_in_process(arguments: list[str], env: dict, hear, errors: list[str]) ->
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
     def on_event(event) -> None:
-        hear({"name": event.info.name, "msg": event.info.msg, "level": event.info.level})
+        node = getattr(event.data, "node_info", None)
+        unique_id, status = (node.unique_id, node.node_status) if node else (None, None)
+        hear(_outcome(event.info.name, event.info.msg, event.info.level, unique_id, status))
 
     try:
         result = dbtRunner(callbacks=[on_event]).invoke([*arguments, "--quiet"])
@@ -160,20 +173,21 @@ def _run_in_process(arguments: list[str], env: dict, hear, errors: list[str]) ->
     return result.success
 
 
+def _outcome(name: str, msg: str, level: str, node: str | None, status: str | None) -> dict:
+    """One of dbt's log events as run_dbt hears it: its name, message and level, and the node
+    it reports on (unique id) with that node's status (as in dbt's run results)."""
+    return {"name": name, "msg": msg, "level": level, "node": node or None, "status": status}
+
+
 def _event(line: str) -> dict | None:
-    """The `info` of one line of dbt's JSON log, or None for a line that is not one."""
+    """One line of dbt's JSON log as an _outcome, or None for a line that is not one."""
     try:
-        return json.loads(line)["info"]
-    except (ValueError, KeyError, TypeError):
+        record = json.loads(line)
+        info, node = record["info"], record.get("data", {}).get("node_info", {})
+        return _outcome(info["name"], info["msg"], info["level"], node.get("unique_id"),
+                        node.get("node_status"))  # fmt: skip
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
-
-
-def _run_results(target_path: Path) -> list[dict]:
-    """The node results of dbt's run_results.json ([] when dbt stopped before writing it)."""
-    path = target_path / "run_results.json"
-    if not path.is_file():
-        return []
-    return json.loads(path.read_text(encoding="utf-8"))["results"]
 
 
 def _failure(command: str, results: list[dict], errors: list[str]) -> DbtFailure:
@@ -216,38 +230,3 @@ def declared_columns(properties_file: str, name: str) -> list[dict]:
     tables = [table for source in spec.get("sources", []) for table in source["tables"]]
     (node,) = [node for node in [*spec.get("models", []), *tables] if node["name"] == name]
     return node["columns"]
-
-
-# The models that turn raw rows into what scoring needs: these and their ancestors.
-SCORING_MODELS = ("model.spotify.tracks", "model.spotify.track_features",
-                  "model.spotify.rejected_rows")  # fmt: skip
-
-
-def scoring_sql(target_path: Path) -> list[dict]:
-    """The SQL a finished `dbt build` ran for the scoring models and their ancestors, in an order
-    that builds each after what it reads: (position, model, relation, materialization, sql),
-    read from dbt's own artifacts in `target_path`."""
-    manifest = json.loads((target_path / "manifest.json").read_text(encoding="utf-8"))
-    results = json.loads((target_path / "run_results.json").read_text(encoding="utf-8"))
-    compiled = {result["unique_id"]: result for result in results["results"]}
-    ordered: list[str] = []
-
-    def visit(unique_id: str) -> None:
-        if unique_id in ordered or not unique_id.startswith("model."):
-            return
-        for parent in manifest["nodes"][unique_id]["depends_on"]["nodes"]:
-            visit(parent)
-        ordered.append(unique_id)
-
-    for unique_id in SCORING_MODELS:
-        visit(unique_id)
-    return [
-        {
-            "position": position,
-            "model": manifest["nodes"][unique_id]["name"],
-            "relation": compiled[unique_id]["relation_name"],
-            "materialization": manifest["nodes"][unique_id]["config"]["materialized"],
-            "sql": compiled[unique_id]["compiled_code"],
-        }
-        for position, unique_id in enumerate(ordered)
-    ]

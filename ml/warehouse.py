@@ -463,17 +463,6 @@ class ScoringMacros(NamedTuple):
     trees: pa.Table
 
 
-def write_scoring_sql(connection, models: list[dict]) -> None:
-    """Keep the SQL a build ran for the scoring models (ml.scoring_sql), replacing the last
-    build's: one row per model, in the order they build. Written through a connection to a
-    build's private copy (which replaces the warehouse whole, or not at all)."""
-    columns, markers = ", ".join(models[0]), ", ".join("?" for _ in models[0])
-    connection.execute(f"delete from {SCORING_SQL_TABLE}")
-    # A handful of rows: sent one by one, without a DataFrame.
-    connection.executemany(f"insert into {SCORING_SQL_TABLE} ({columns}) values ({markers})",
-                           [list(model.values()) for model in models])  # fmt: skip
-
-
 def read_scoring_sql(path: Path) -> pd.DataFrame:
     """The SQL the last build ran for the scoring models (ml.scoring_sql), in build order."""
     with connect(path, read_only=True) as connection:

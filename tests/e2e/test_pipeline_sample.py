@@ -185,9 +185,13 @@ def test_sql_prints_a_table(sample_run):
     assert result.stdout.split() == ["tracks", "398"]
 
 
-def test_plain_dbt_build_passes_afterwards(sample_run):
+def test_plain_dbt_build_passes_afterwards_and_keeps_the_scoring_sql(sample_run):
     env = {**sample_run.env, "SPOTIFY_WAREHOUSE": str(sample_run.warehouse),
            "SPOTIFY_RAW_CSV": str(sample_run.raw_csv)}  # fmt: skip
+    scoring_sql = "select model, relation, materialization, sql from ml.scoring_sql order by model"
+    kept_by_cli_build = check.query(sample_run, scoring_sql)
+    with duckdb.connect(str(sample_run.warehouse)) as connection:
+        connection.execute("delete from ml.scoring_sql")
     result = subprocess.run(
         [str(Path(os.sys.executable).parent / "dbt"), "build"],
         cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
@@ -199,7 +203,9 @@ def test_plain_dbt_build_passes_afterwards(sample_run):
             unit_test
         )  # `cli.py build` skips them
     runs = check.scalar(sample_run, "select count(*) from ml.runs")
-    assert runs == len(sample_run.config_names)  # dbt leaves schema ml alone
+    assert runs == len(sample_run.config_names)  # dbt leaves what training wrote alone
+    # ...and keeps the SQL `cli.py predict` runs again (on-run-end hook), as `cli.py build` does.
+    assert check.query(sample_run, scoring_sql) == kept_by_cli_build
 
 
 def test_the_ml_source_tests_pass_after_training_and_catch_an_orphan_row(sample_run, tmp_path):

@@ -1,10 +1,10 @@
-"""dbt's outcome is read from its artifacts: the first failing node becomes one line."""
+"""dbt's outcome is read from its structured log: the first failing node becomes one line."""
 
 import json
 
 import pytest
 
-from ml.dbt import DbtFailure, _failure, _run_results
+from ml.dbt import DbtFailure, _event, _failure
 
 CSV_ERROR = (
     "Runtime Error in model base_spotify__tracks (models/staging/base/base_spotify__tracks.sql)\n"
@@ -39,8 +39,7 @@ def test_a_failing_data_test_is_named_with_its_message():
     assert failure.node == "test.spotify.unique_tracks_track_id.2701e62379"
 
 
-def test_without_run_results_the_first_logged_error_is_the_message(tmp_path):
-    assert _run_results(tmp_path) == []
+def test_without_node_results_the_first_logged_error_is_the_message():
     failure = _failure("build", [], ["Compilation Error in model tracks", "more"])
     assert str(failure) == "dbt build failed: Compilation Error in model tracks"
     assert failure.node is None
@@ -48,7 +47,18 @@ def test_without_run_results_the_first_logged_error_is_the_message(tmp_path):
         raise _failure("build", [], [])
 
 
-def test_run_results_are_read_from_the_target_folder(tmp_path):
-    rows = [result("model.spotify.tracks", "success", "OK")]
-    (tmp_path / "run_results.json").write_text(json.dumps({"results": rows}))
-    assert _run_results(tmp_path) == rows
+def test_a_json_log_line_gives_the_node_and_its_status():
+    line = json.dumps({
+        "info": {"name": "LogTestResult", "msg": "1 of 2 FAIL 2 unique_tracks_track_id",
+                 "level": "error", "ts": "2026-12-02T21:00:00Z"},
+        "data": {"node_info": {"unique_id": "test.spotify.unique_tracks_track_id.2701e62379",
+                               "node_status": "fail"}, "num_failures": 2},
+    })  # fmt: skip
+    assert _event(line) == {
+        "name": "LogTestResult", "msg": "1 of 2 FAIL 2 unique_tracks_track_id", "level": "error",
+        "node": "test.spotify.unique_tracks_track_id.2701e62379", "status": "fail",
+    }  # fmt: skip
+    hook = json.dumps({"info": {"name": "LogHookEndLine", "msg": "OK hook", "level": "info"},
+                       "data": {}})  # fmt: skip
+    assert _event(hook)["node"] is None
+    assert _event("Traceback (most recent call last):") is None
