@@ -89,14 +89,18 @@ def scorer_state() -> str:
     from ml import warehouse
 
     needed = ("ml.scoring_sql", "ml.model_versions")
-    if not all(warehouse.has_table(data.paths().warehouse, table) for table in needed):
-        return ""  # load_scorer says what is missing
-    return data.query("""
-        select coalesce((select md5(string_agg(sql, ';' order by position)) from ml.scoring_sql),
-                        '') || ' ' ||
-               coalesce((select string_agg(model_name || ' v' || version, ', ' order by task)
-                         from ml.model_versions where is_champion), '') as state
-    """)["state"].iloc[0]  # fmt: skip
+    path = data.paths().warehouse
+    # One opening of the warehouse for the three reads (each opening parses the scoring
+    # macros: tens of ms).
+    with warehouse.snapshot(path):
+        if not all(warehouse.has_table(path, table) for table in needed):
+            return ""  # load_scorer says what is missing
+        return warehouse.read_sql(path, """
+            select coalesce((select md5(string_agg(sql, ';' order by position))
+                             from ml.scoring_sql), '') || ' ' ||
+                   coalesce((select string_agg(model_name || ' v' || version, ', ' order by task)
+                             from ml.model_versions where is_champion), '') as state
+        """, [])["state"].iloc[0]  # fmt: skip
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
