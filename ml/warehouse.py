@@ -509,8 +509,8 @@ def install_scoring_macros(connection, macros: ScoringMacros, names: list[str]) 
 
 
 # One in-memory DuckDB per process for scoring: creating one takes ~20 ms, attaching a fresh
-# catalog to it under a second. Each run attaches the build's catalog by its name, so runs
-# take turns (the app serves several sessions in threads).
+# catalog to it ~0.4 ms. Each run attaches the build's catalog by its name, so runs take turns
+# (the app serves several sessions in threads).
 _scoring_turn = threading.Lock()
 
 
