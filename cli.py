@@ -464,12 +464,10 @@ def results(out_file: Path | None, warehouse: Path | None) -> None:
 @warehouse_option
 def models(warehouse: Path | None) -> None:
     """List registered model versions, their CV scores and which one is champion."""
+    from ml import tracking
     from ml.settings import resolve_paths
-    from ml.warehouse import read_model_versions
 
-    # The registry as training mirrored it into the warehouse, which predict, the report and
-    # the app read: no MLflow to start (~5 s).
-    versions = read_model_versions(resolve_paths(warehouse).warehouse)
+    versions = tracking.list_model_versions(resolve_paths(warehouse))
     if versions.empty:
         raise UserError("no registered models yet (run `python cli.py train --all`)")
     shown = ["model_name", "version", "config_name", "cv_score", "decision_threshold",
