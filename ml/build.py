@@ -41,7 +41,6 @@ def build_warehouse(
     leaves the warehouse as it was. `on_step` hears that dbt starts (once the file is
     accepted), `on_line` each dbt node."""
     raw_format = inspect_raw_csv(dataset.path)
-    warehouse.wait_until_free(warehouse_path)
     if on_step is not None:
         on_step(f"dbt build: {dataset.path.name} -> {warehouse_path}")
     # A folder per process, so two builds at once cannot overwrite each other's work; the copy
@@ -125,13 +124,18 @@ def _build_copy(
     warehouse_path: Path, building: Path, dataset: Dataset, encoding: str, on_line,
     parallel: bool = True,
 ) -> int:  # fmt: skip
-    """A fresh folder holding a copy of the warehouse (if any), built by dbt: the nodes that
-    passed. dbt's on-run-end hook keeps the SQL of the scoring models in the copy."""
+    """A fresh folder holding a copy of the warehouse (if any, once no other process holds
+    it), built by dbt: the nodes that passed. dbt's on-run-end hook keeps the SQL of the
+    scoring models in the copy."""
     shutil.rmtree(building.parent, ignore_errors=True)
     building.parent.mkdir(parents=True)
-    if warehouse_path.exists():
-        shutil.copy2(warehouse_path, building)
-    warehouse.prepare_ml_tables(building)
+
+    def copy() -> None:  # while dbt imports itself
+        if warehouse_path.exists():
+            warehouse.wait_until_free(warehouse_path)
+            shutil.copy2(warehouse_path, building)
+        warehouse.prepare_ml_tables(building)
+
     # dbt's artifacts go to a folder of this build's own.
     with tempfile.TemporaryDirectory(prefix="spotify-dbt-") as target_path:
         return run_dbt(
@@ -145,4 +149,5 @@ def _build_copy(
             encoding=encoding,
             parallel_reader=parallel,
             on_line=on_line,
+            prepare=copy,
         ).passed

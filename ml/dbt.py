@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -30,13 +31,15 @@ PARTIAL_PARSE = "partial_parse.msgpack"
 DUCKDB_TARGET = "dev"
 SPARK_TARGET = "spark"
 
-# `python -m dbt.cli.main`, ended without the interpreter's teardown (ml/quick_exit.py).
+# `python -m dbt.cli.main`, ended without the interpreter's teardown (ml/quick_exit.py). dbt
+# imports itself (~2 s) while the parent prepares; it starts on the parent's "go".
 DBT_CHILD = f"""
 import sys
 sys.path.insert(0, {str(PROJECT_ROOT)!r})
 from dbt.cli.main import cli
 from ml.quick_exit import run_then_exit
-run_then_exit(lambda: cli.main(sys.argv[1:], prog_name="dbt"))
+if sys.stdin.readline() == "go\\n":
+    run_then_exit(lambda: cli.main(sys.argv[1:], prog_name="dbt"))
 """
 
 # dbt's structured log events that report a node's outcome (shown as build progress).
@@ -68,6 +71,7 @@ def run_dbt(
     parallel_reader: bool = True,
     on_line: Callable[[str], None] | None = None,
     target: str = DUCKDB_TARGET,
+    prepare: Callable[[], None] = lambda: None,
 ) -> DbtResult:
     """`dbt <command>` against `warehouse` (the DuckDB file, or the Spark target's folder),
     reading `raw_csv`, its artifacts in `target_path` (Spark's build keeps its manifest and run
@@ -76,7 +80,8 @@ def run_dbt(
 
     On DuckDB, dbt runs in a child process in the warehouse's folder and names the file
     without its folder, so the profile (part of what dbt checks before reusing a saved parse)
-    is the same for every build of a file of that name. On Spark, dbt runs in this process:
+    is the same for every build of a file of that name; `prepare` runs while the child imports
+    dbt, and its failure stops the child. On Spark, dbt runs in this process, after `prepare`:
     its session method starts Spark here, and this process's later reads use that session.
     The saved parse is copied in and the new one kept after a success."""
     if "'" in str(raw_csv) or "'" in str(warehouse):
@@ -117,9 +122,10 @@ def run_dbt(
             errors.append(event["msg"].strip())
 
     if target == SPARK_TARGET:
+        prepare()
         succeeded = _run_in_process(arguments, env, hear, errors)
     else:
-        succeeded = _run_in_child(arguments, env, warehouse.parent, hear, errors)
+        succeeded = _run_in_child(arguments, env, warehouse.parent, hear, errors, prepare)
     if not succeeded:
         results = [{**result, "message": messages.get(result["unique_id"])} for result in results]
         raise _failure(command[0], results, [error for error in errors if error])
@@ -127,17 +133,29 @@ def run_dbt(
     return DbtResult(passed=sum(result["status"] in PASSED for result in results))
 
 
-def _run_in_child(arguments: list[str], env: dict, folder: Path, hear, errors: list[str]) -> bool:
-    """dbt in a child process in `folder` (its DuckDB connection and lock end with it)."""
+def _run_in_child(arguments: list[str], env: dict, folder: Path, hear, errors: list[str],
+                  prepare: Callable[[], None]) -> bool:  # fmt: skip
+    """dbt in a child process in `folder` (its DuckDB connection and lock end with it),
+    started once `prepare` has run."""
     process = subprocess.Popen(
         [sys.executable, "-c", DBT_CHILD, *arguments],
         cwd=folder,
         env={"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **os.environ, **env},
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert process.stdout is not None
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        prepare()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    with contextlib.suppress(BrokenPipeError):  # a child that failed to start says why below
+        process.stdin.write("go\n")
+        process.stdin.close()
     for line in process.stdout:
         event = _event(line)
         if event is None:

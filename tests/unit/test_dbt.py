@@ -1,10 +1,14 @@
-"""dbt's outcome is read from its structured log: the first failing node becomes one line."""
+"""dbt's outcome is read from its structured log: the first failing node becomes one line. dbt's
+child process starts only once the build's preparation is done."""
 
 import json
+from pathlib import Path
 
 import pytest
 
+from ml import dbt
 from ml.dbt import DbtFailure, _event, _failure
+from ml.errors import UserError
 
 CSV_ERROR = (
     "Runtime Error in model base_spotify__tracks (models/staging/base/base_spotify__tracks.sql)\n"
@@ -62,3 +66,45 @@ def test_a_json_log_line_gives_the_node_and_its_status():
                        "data": {}})  # fmt: skip
     assert _event(hook)["node"] is None
     assert _event("Traceback (most recent call last):") is None
+
+
+class FakeChild:
+    """Stands in for dbt's child process: records what the build does to it, in order."""
+
+    def __init__(self, steps: list[str]):
+        self.steps, self.stdin, self.stdout = steps, self, iter(())
+
+    def write(self, text: str) -> None:
+        self.steps.append(f"tell the child {text!r}")
+
+    def close(self) -> None:
+        pass
+
+    def kill(self) -> None:
+        self.steps.append("kill the child")
+
+    def wait(self) -> int:
+        return 0
+
+
+def run_with_fake_child(monkeypatch, steps: list[str], prepare) -> None:
+    monkeypatch.setattr(dbt.subprocess, "Popen", lambda *args, **kwargs: FakeChild(steps))
+    dbt._run_in_child(["build"], {}, Path("."), lambda event: None, [], prepare)
+
+
+def test_dbt_is_told_to_start_only_after_the_preparation(monkeypatch):
+    steps: list[str] = []
+    run_with_fake_child(monkeypatch, steps, lambda: steps.append("prepare"))
+    assert steps == ["prepare", "tell the child 'go\\n'"]
+
+
+def test_a_failed_preparation_kills_the_child_without_starting_dbt(monkeypatch):
+    steps: list[str] = []
+
+    def prepare() -> None:
+        steps.append("prepare")
+        raise UserError("warehouse is locked by another process")
+
+    with pytest.raises(UserError, match="locked"):
+        run_with_fake_child(monkeypatch, steps, prepare)
+    assert steps == ["prepare", "kill the child"]
