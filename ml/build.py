@@ -131,8 +131,8 @@ def _build_copy(
     building.parent.mkdir(parents=True)
 
     def copy() -> None:  # while dbt imports itself
+        warehouse.wait_until_free(warehouse_path)
         if warehouse_path.exists():
-            warehouse.wait_until_free(warehouse_path)
             shutil.copy2(warehouse_path, building)
         warehouse.prepare_ml_tables(building)
 
