@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ml.app import experiments, explore, overview, predict_page
+from ml.app import data, experiments, explore, overview, predict_page
 from ml.errors import UserError
 
 st.set_page_config(page_title="Spotify popularity", layout="wide")
@@ -15,6 +15,7 @@ page = st.navigation([
     st.Page(experiments.render, title="Experiments", url_path="experiments"),
 ])  # fmt: skip
 try:
+    data.forget_if_changed()
     page.run()
 except UserError as error:
     st.error(str(error))

@@ -82,10 +82,11 @@ def song_form() -> dict | None:
     return song if submitted else None
 
 
-@st.cache_data(ttl=data.TTL_SECONDS, show_spinner=False)
+@st.cache_data(show_spinner=False)
 def scorer_state() -> str:
-    """The build's scoring SQL and the champion versions, as one text; looked up at most every
-    30 s, so a new build or champion reaches the page without reloading models per song."""
+    """The build's scoring SQL and the champion versions, as one text; looked up again only
+    once the warehouse has changed (data.forget_if_changed), so a new build or champion
+    reaches the page without reloading the scorer per song."""
     from ml import warehouse
 
     needed = ("ml.scoring_sql", "ml.model_versions")
@@ -141,6 +142,7 @@ def render() -> None:
     )
     song = song_form()
     if song is None:
+        scorer(scorer_state())  # loaded with the page, so that the first press answers at once
         st.info("Set the song's values and press Predict.")
         return
     explain = song.pop("explain")
