@@ -8,7 +8,6 @@ is read twice.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -30,17 +29,15 @@ def file_version(path: Path) -> tuple:
     """What changes whenever DuckDB or a build writes the warehouse: the file's identity, size
     and last write, and its write-ahead log's (a build replaces the file, a training writes
     into it)."""
-    return tuple(
-        (status.st_ino, status.st_size, status.st_mtime_ns) if status else None
-        for status in map(_status, (path, path.with_name(f"{path.name}.wal")))
-    )
+    return tuple(_stamp(file) for file in (path, path.with_name(f"{path.name}.wal")))
 
 
-def _status(path: Path) -> os.stat_result | None:
+def _stamp(file: Path) -> tuple[int, int, int] | None:
     try:
-        return os.stat(path)
+        status = file.stat()
     except FileNotFoundError:
         return None
+    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def forget_if_changed() -> None:
