@@ -201,6 +201,5 @@ def train_configs(
                 f"[{number}/{len(configs)}] {config.name} on Spark: CV "
                 f"{config.task.champion_metric} {score:.3f} (v{version}, not champion)"
             )
-            results.append(TrainResult(run_id, config.name, config.task, fitted.metrics,
-                                       version, False))  # fmt: skip
+            results.append(TrainResult(run_id, config.name, config.task, fitted.metrics, version))
     return results

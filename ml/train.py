@@ -39,7 +39,7 @@ from ml.ranges import training_ranges
 from ml.scale import TrainingPlan, capped, plan_training
 from ml.search import chosen_params, chosen_pipeline, with_search
 from ml.settings import PROJECT_ROOT, Paths
-from ml.tasks import Task
+from ml.tasks import TASKS, Task
 from ml.workers import JobPool, default_workers, fresh_model
 
 
@@ -50,7 +50,6 @@ class TrainResult:
     task: Task
     metrics: pd.DataFrame
     model_version: str
-    is_champion: bool
 
     @property
     def score_name(self) -> str:
@@ -278,7 +277,8 @@ def train_configs(
 ) -> list[TrainResult]:  # fmt: skip
     """Train every config: the fits of all of them run as jobs of one pool of single-threaded
     worker processes (in this process above `large_data_rows`, where each fit is large), while
-    this process records each finished config in turn (MLflow, warehouse, plots)."""
+    this process records each finished config in turn (MLflow, warehouse, plots); then the
+    champions (promote_best) and their explanations."""
     clock = clock or Clock()
     with clock.measure("", "read features"):
         inputs = read_training_inputs(paths.warehouse)
@@ -306,37 +306,32 @@ def train_configs(
             submitting.submit(fit_config, config): position
             for position, config in enumerate(configs)
         }
-        results = {}
-        # Per task, the config that became champion last: explained once all are recorded.
-        champions: dict[str, tuple[TrainConfig, FittedConfig, str]] = {}
+        recorded = {}
         # Recorded as they finish, so that this process's share overlaps the workers' fits.
         for number, done in enumerate(as_completed(fits), start=1):
-            config = configs[fits[done]]
-            result = record_run(config, done.result(), paths, inputs, clock)
-            if result.is_champion:
-                champions[config.task.name] = (config, done.result(), result.run_id)
-            champion = ", champion" if result.is_champion else ""
+            position = fits[done]
+            config, fitted = configs[position], done.result()
+            result = record_run(config, fitted, paths, inputs, clock)
             progress(
                 f"[{number}/{len(configs)}] {config.name} ({config.model_type}, "
                 f"{config.feature_set} features): CV {result.score_name} {result.score:.3f} "
-                f"(v{result.model_version}{champion})"
+                f"(v{result.model_version})"
             )
-            results[fits[done]] = result
-    for config, fitted, run_id in champions.values():
+            recorded[position] = (config, fitted, result)
+    ordered = [recorded[position] for position in range(len(configs))]
+    for config, fitted, result in promote_best(ordered, paths, inputs, clock):
+        progress(f"{config.name} v{result.model_version} is now the {config.task.name} champion")
         with clock.measure(config.name, "explanations"):
-            explained = champion_contributions(run_id, config, fitted, inputs)
+            explained = champion_contributions(result.run_id, config, fitted, inputs)
             warehouse.write_contributions(paths.warehouse, explained)
-    return [results[position] for position in range(len(configs))]
+    return [result for _, _, result in ordered]
 
 
 def record_run(
     config: TrainConfig, fitted: FittedConfig, paths: Paths, inputs: TrainingInputs, clock: Clock
 ) -> TrainResult:
-    """Record a trained config through its sinks, in the order that keeps one promise: the
-    champion's run is always in `ml.*`. The MLflow run and its registered version first, then
-    the run's rows in `ml.*` (one transaction), then the champion alias and ml.model_versions
-    (a stop in between leaves scoring on the previous champion, whose run is there too), then
-    the plots."""
+    """Record a trained config through its sinks: the MLflow run and its registered version
+    first, then the run's rows in `ml.*` (one transaction), then the plots."""
     from ml import tracking
 
     tags = run_tags(config, fitted, inputs)
@@ -344,18 +339,11 @@ def record_run(
         experiment_id = tracking.configure(paths)
     with tracking.training_run(experiment_id, config.name, tags) as run_id:
         with clock.measure(config.name, "MLflow logging"):
-            version, score = log_to_mlflow(run_id, config, fitted, tags, len(inputs.features))
+            version, _ = log_to_mlflow(run_id, config, fitted, tags, len(inputs.features))
         with clock.measure(config.name, "write-back"):
             predictions = write_to_warehouse(
                 paths, run_id, config, fitted, tags, inputs, tracking.list_model_versions(paths)
             )
-        with clock.measure(config.name, "MLflow logging"):
-            is_champion = tracking.promote_if_better(
-                config.task, version, score, tags["dataset_sha256"]
-            )
-        if is_champion:
-            with clock.measure(config.name, "write-back"):
-                warehouse.write_model_versions(paths.warehouse, tracking.list_model_versions(paths))
         with clock.measure(config.name, "plots"):
             plot_folder = write_run_plots(
                 paths, run_id, config,
@@ -364,7 +352,34 @@ def record_run(
                 fitted.cv_result.importance,
             )  # fmt: skip
             tracking.log_artifacts(plot_folder, "plots")
-    return TrainResult(run_id, config.name, config.task, fitted.metrics, version, is_champion)
+    return TrainResult(run_id, config.name, config.task, fitted.metrics, version)
+
+
+def promote_best(
+    recorded: list[tuple[TrainConfig, FittedConfig, TrainResult]], paths: Paths,
+    inputs: TrainingInputs, clock: Clock,
+) -> list[tuple[TrainConfig, FittedConfig, TrainResult]]:  # fmt: skip
+    """Once a command's configs are all recorded (their runs in `ml.*`), per task its best
+    new version (the earlier config on a tie) becomes champion if it beats the champion;
+    then ml.model_versions and the scoring macros are rewritten, once. A command stopped
+    before this promotes nothing, and no version is champion for a moment on the way.
+    Returns the promoted entries."""
+    from ml import tracking
+
+    promoted = []
+    for task in TASKS.values():
+        entries = [entry for entry in recorded if entry[0].task is task]
+        if not entries:
+            continue
+        config, _, result = best = max(entries, key=lambda entry: entry[2].score)
+        with clock.measure(config.name, "MLflow logging"):
+            if tracking.promote_if_better(task, result.model_version, result.score,
+                                          str(inputs.dataset["dataset_sha256"])):  # fmt: skip
+                promoted.append(best)
+    if promoted:
+        with clock.measure(promoted[-1][0].name, "write-back"):
+            warehouse.write_model_versions(paths.warehouse, tracking.list_model_versions(paths))
+    return promoted
 
 
 def champion_contributions(
@@ -372,8 +387,7 @@ def champion_contributions(
 ) -> pd.DataFrame:
     """ml.prediction_contributions rows of a champion: why it predicts what it does for each
     track (the first MAX_EXPLAINED_ROWS by track_id), ml/explain.py. train_configs writes
-    them for the configs still champion when it ends, not for every promotion on the way
-    (explaining a deep forest takes tens of seconds)."""
+    them for the configs it promotes."""
     from ml.explain import MAX_EXPLAINED_ROWS, contributions
 
     features = inputs.features.head(MAX_EXPLAINED_ROWS)

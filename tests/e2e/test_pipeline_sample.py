@@ -269,7 +269,9 @@ def test_a_champion_saved_in_an_older_format_is_replaced_even_by_a_weaker_model(
                      "--cv-repeats", "1", "--permutations", "3", "--warehouse", str(warehouse),
                      env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines()[-1].endswith("(v2, champion)")
+    assert result.stderr.splitlines()[-1].endswith(
+        "classification_audio_logistic_regression v2 is now the classification champion"
+    )
     versions = check.query_path(warehouse, """
         select config_name, cv_score, is_champion from ml.model_versions
         where task = 'classification' order by version
