@@ -306,25 +306,27 @@ def train_configs(
             submitting.submit(fit_config, config): position
             for position, config in enumerate(configs)
         }
-        recorded = {}
+        results, trained = {}, {}
         # Recorded as they finish, so that this process's share overlaps the workers' fits.
         for number, done in enumerate(as_completed(fits), start=1):
-            position = fits[done]
-            config, fitted = configs[position], done.result()
+            config, fitted = configs[fits[done]], done.result()
             result = record_run(config, fitted, paths, inputs, clock)
             progress(
                 f"[{number}/{len(configs)}] {config.name} ({config.model_type}, "
                 f"{config.feature_set} features): CV {result.score_name} {result.score:.3f} "
                 f"(v{result.model_version})"
             )
-            recorded[position] = (config, fitted, result)
-    ordered = [recorded[position] for position in range(len(configs))]
-    for config, fitted, result in promote_best(ordered, paths, inputs, clock):
-        progress(f"{config.name} v{result.model_version} is now the {config.task.name} champion")
+            results[fits[done]] = result
+            trained[result.run_id] = config, fitted
+    ordered = [results[position] for position in range(len(configs))]
+    for result in promote_best(ordered, paths, str(inputs.dataset["dataset_sha256"]), clock):
+        progress(f"{result.config_name} v{result.model_version} is now the {result.task.name} "
+                 "champion")  # fmt: skip
+        config, fitted = trained[result.run_id]
         with clock.measure(config.name, "explanations"):
             explained = champion_contributions(result.run_id, config, fitted, inputs)
             warehouse.write_contributions(paths.warehouse, explained)
-    return [result for _, _, result in ordered]
+    return ordered
 
 
 def record_run(
@@ -356,28 +358,26 @@ def record_run(
 
 
 def promote_best(
-    recorded: list[tuple[TrainConfig, FittedConfig, TrainResult]], paths: Paths,
-    inputs: TrainingInputs, clock: Clock,
-) -> list[tuple[TrainConfig, FittedConfig, TrainResult]]:  # fmt: skip
+    results: list[TrainResult], paths: Paths, dataset_sha256: str, clock: Clock
+) -> list[TrainResult]:
     """Once a command's configs are all recorded (their runs in `ml.*`), per task its best
     new version (the earlier config on a tie) becomes champion if it beats the champion;
     then ml.model_versions and the scoring macros are rewritten, once. A command stopped
     before this promotes nothing, and no version is champion for a moment on the way.
-    Returns the promoted entries."""
+    Returns the promoted results."""
     from ml import tracking
 
     promoted = []
     for task in TASKS.values():
-        entries = [entry for entry in recorded if entry[0].task is task]
-        if not entries:
+        of_task = [result for result in results if result.task is task]
+        if not of_task:
             continue
-        config, _, result = best = max(entries, key=lambda entry: entry[2].score)
-        with clock.measure(config.name, "MLflow logging"):
-            if tracking.promote_if_better(task, result.model_version, result.score,
-                                          str(inputs.dataset["dataset_sha256"])):  # fmt: skip
+        best = max(of_task, key=lambda result: result.score)
+        with clock.measure(best.config_name, "MLflow logging"):
+            if tracking.promote_if_better(task, best.model_version, best.score, dataset_sha256):
                 promoted.append(best)
     if promoted:
-        with clock.measure(promoted[-1][0].name, "write-back"):
+        with clock.measure(promoted[-1].config_name, "write-back"):
             warehouse.write_model_versions(paths.warehouse, tracking.list_model_versions(paths))
     return promoted
 

@@ -15,8 +15,7 @@ from ml.train import TrainResult, promote_best
 
 def recorded(name, task, version, score):
     metrics = pd.DataFrame({"metric": [task.champion_metric], "value": [score]})
-    config = SimpleNamespace(name=name, task=task)
-    return config, None, TrainResult(f"run-{version}", name, task, metrics, version)
+    return TrainResult(f"run-{version}", name, task, metrics, version)
 
 
 @pytest.fixture
@@ -40,9 +39,8 @@ def registry(monkeypatch):
     return state
 
 
-def promote(entries):
-    inputs = SimpleNamespace(dataset={"dataset_sha256": "abc"})
-    return promote_best(entries, SimpleNamespace(warehouse=None), inputs, Clock())
+def promote(results):
+    return promote_best(results, SimpleNamespace(warehouse=None), "abc", Clock())
 
 
 def test_each_task_offers_only_its_best_new_version_the_earlier_on_a_tie(registry):
@@ -58,7 +56,7 @@ def test_each_task_offers_only_its_best_new_version_the_earlier_on_a_tie(registr
         ("regression", "2", 0.8, "abc"),
         ("classification", "4", 0.3, "abc"),
     ]
-    assert [config.name for config, _, _ in promoted] == ["first_best"]
+    assert [result.config_name for result in promoted] == ["first_best"]
     assert registry.rewrites == 1
 
 
