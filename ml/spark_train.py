@@ -193,13 +193,14 @@ def train_configs(
             tags = {**run_tags(config, fitted, inputs), "engine": "spark"}
             with tracking.training_run(experiment_id, config.name, tags) as run_id:
                 n_rows = len(inputs.features)
-                version, score = log_to_mlflow(run_id, config, fitted, tags, n_rows)
+                version = log_to_mlflow(run_id, config, fitted, tags, n_rows)
                 write_run(
                     paths.spark_dir, run_frames(run_id, config, fitted, tags, inputs.features)
                 )
+            result = TrainResult(run_id, config.name, config.task, fitted.metrics, version)
             progress(
                 f"[{number}/{len(configs)}] {config.name} on Spark: CV "
-                f"{config.task.champion_metric} {score:.3f} (v{version}, not champion)"
+                f"{result.score_name} {result.score:.3f} (v{version}, not champion)"
             )
-            results.append(TrainResult(run_id, config.name, config.task, fitted.metrics, version))
+            results.append(result)
     return results

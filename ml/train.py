@@ -341,7 +341,7 @@ def record_run(
         experiment_id = tracking.configure(paths)
     with tracking.training_run(experiment_id, config.name, tags) as run_id:
         with clock.measure(config.name, "MLflow logging"):
-            version, _ = log_to_mlflow(run_id, config, fitted, tags, len(inputs.features))
+            version = log_to_mlflow(run_id, config, fitted, tags, len(inputs.features))
         with clock.measure(config.name, "write-back"):
             predictions = write_to_warehouse(
                 paths, run_id, config, fitted, tags, inputs, tracking.list_model_versions(paths)
@@ -416,9 +416,9 @@ def run_tags(config: TrainConfig, fitted: FittedConfig, inputs: TrainingInputs) 
 
 def log_to_mlflow(
     run_id: str, config: TrainConfig, fitted: FittedConfig, tags: dict[str, str], n_rows: int
-) -> tuple[str, float]:
+) -> str:
     """The MLflow sink: params, metrics, records and the model, registered as a new version
-    (not yet champion). Returns (version, the champion metric's CV score)."""
+    (not yet champion). Returns the version."""
     from ml import tracking
 
     importance = fitted.cv_result.importance
@@ -458,7 +458,7 @@ def log_to_mlflow(
         "decision_threshold": repr(fitted.threshold) if fitted.threshold is not None else "",
     }
     return tracking.log_model(fitted.final_model, config.task, fitted.input_example,
-                              version_tags), score  # fmt: skip
+                              version_tags)  # fmt: skip
 
 
 def run_frames(

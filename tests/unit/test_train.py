@@ -44,14 +44,14 @@ def promote(results):
 
 
 def test_each_task_offers_only_its_best_new_version_the_earlier_on_a_tie(registry):
-    entries = [
+    results = [
         recorded("weak", REGRESSION, "1", 0.5),
         recorded("first_best", REGRESSION, "2", 0.8),
         recorded("tied", REGRESSION, "3", 0.8),
         recorded("classifier", CLASSIFICATION, "4", 0.3),
     ]
     registry.refused = {"4"}
-    promoted = promote(entries)
+    promoted = promote(results)
     assert registry.offered == [
         ("regression", "2", 0.8, "abc"),
         ("classification", "4", 0.3, "abc"),
