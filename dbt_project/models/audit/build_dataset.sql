@@ -22,8 +22,9 @@ build_dataset as (
         {{ file_name('raw_file.filename') }} as dataset_name,
         raw_file.filename as dataset_path,
         {#- cli.py passes the sha256 it computed while streaming the file; a plain `dbt build`
-            leaves it unset and DuckDB hashes the file (holding the whole file in memory). #}
-        {% if env_var('SPOTIFY_RAW_SHA256', '') -%}
+            leaves it unset and DuckDB hashes the file (holding the whole file in memory). Read
+            at run time only, as macros/land_raw_file.sql says why. #}
+        {% if execute and env_var('SPOTIFY_RAW_SHA256', '') -%}
             '{{ env_var('SPOTIFY_RAW_SHA256') }}' as dataset_sha256,
         {%- else -%}
             {{ sha256_hex('raw_file.content') }} as dataset_sha256,
