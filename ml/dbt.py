@@ -95,7 +95,7 @@ def run_dbt(
         RAW_PARALLEL_ENV: "true" if parallel_reader else "false",
         SPARK_WAREHOUSE_ENV: str(warehouse),
     }
-    saved_parse = _saved_parse(target)
+    saved_parse = _saved_parse(target, warehouse.name)
     if saved_parse.is_file():
         shutil.copy(saved_parse, target_path / PARTIAL_PARSE)
     arguments = [
@@ -223,10 +223,11 @@ def _failure(command: str, results: list[dict], errors: list[str]) -> DbtFailure
     return DbtFailure(f"dbt {command} failed: {detail}", node)
 
 
-def _saved_parse(target: str) -> Path:
-    """dbt's parse of the project for `target`, kept between builds (dbt re-parses only what
-    changed; a parse made for another target would be parsed again in full)."""
-    return DBT_PROJECT_DIR / "target" / f"{target}.{PARTIAL_PARSE}"
+def _saved_parse(target: str, warehouse_name: str) -> Path:
+    """dbt's parse of the project for `target` and a warehouse of that name (part of the
+    profile), kept between builds: dbt re-parses only what changed, and a parse made for
+    another profile (another target or warehouse name) would be parsed again in full."""
+    return DBT_PROJECT_DIR / "target" / f"{target}.{warehouse_name}.{PARTIAL_PARSE}"
 
 
 def _save_parse(parse: Path, saved: Path) -> None:
