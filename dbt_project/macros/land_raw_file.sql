@@ -30,11 +30,11 @@
     cast(row_number() over (order by monotonically_increasing_id()) as bigint)
 {%- endmacro %}
 
-{#- Before a model reads the raw file (its pre-hook, dbt_project.yml) on DuckDB: the variables
-    the source's reader takes the file, its encoding and reader from, set from the env vars
-    cli.py sets; an unset one leaves the source's default. Read only at run time (`execute`):
-    dbt parses a file again whenever an env var it read while parsing changes (~1 s a build),
-    so a build of another file reuses the saved parse. -#}
+{#- On DuckDB, before a model reads the raw file (its pre-hook, dbt_project.yml): the DuckDB
+    variables the raw sources read (the file, its encoding, the parallel reader), from the env
+    vars cli.py sets; an unset one leaves the source's default. The env vars are read at run
+    time only (`execute`): dbt parses a file again whenever an env var it read while parsing
+    changes (~1 s a build), so a build of another file reuses the saved parse. -#}
 {% macro set_raw_file_variables() -%}
     {{ return(adapter.dispatch('set_raw_file_variables')()) }}
 {%- endmacro %}
@@ -44,7 +44,7 @@
         {%- set encoding = env_var('SPOTIFY_RAW_ENCODING', '') -%}
         {%- set parallel = env_var('SPOTIFY_RAW_PARALLEL', '') -%}
         {%- if path %}set variable spotify_raw_csv = '{{ path | replace("'", "''") }}';{% endif %}
-        {%- if encoding %}set variable spotify_raw_encoding = '{{ encoding }}';{% endif %}
+        {%- if encoding %}set variable spotify_raw_encoding = '{{ encoding | replace("'", "''") }}';{% endif %}
         {%- if parallel %}set variable spotify_raw_parallel = {{ parallel | lower == 'true' }};{% endif %}
     {%- endif -%}
 {%- endmacro %}
