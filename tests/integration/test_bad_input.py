@@ -1,11 +1,13 @@
 """A corpus of damaged raw files, made from the bundled sample, each with its outcome asserted.
 
-Variants must build to the same result; bad rows must land in audit.rejected_rows; bad files
-must end in one line naming the file, leaving the previous warehouse exactly as it was.
+Variants of the sample must read to the same rows, alone and all in one file; bad rows must land
+in audit.rejected_rows; bad files must end in one line naming the file, leaving the previous
+warehouse exactly as it was.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -16,7 +18,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ml.raw_file import RAW_COLUMNS
+from ml import warehouse
+from ml.raw_file import RAW_COLUMNS, inspect_raw_csv
 from ml.settings import SAMPLE_CSV
 from support.runs import cli_env, run_cli, warehouse_held_by_another_process
 
@@ -63,56 +66,78 @@ def reference(tmp_path_factory) -> Path:
     return warehouse
 
 
-def reorder(records, order):
-    return [[record[index] for index in order] for record in records]
-
-
-def blanks_as_placeholders(records, path):
+def blanks_as_placeholders(records):
     """The sample with its blank cells written as the placeholders of SQL/BI exports, in turn."""
     placeholders = itertools.cycle(["null", " N/A ", "NA", "None", "nan", "-", "NULL"])
     rows = [[cell if cell.strip() else next(placeholders) for cell in row] for row in records[1:]]
-    return write_csv(path, [records[0], *rows])
+    return [records[0], *rows]
 
 
+def numbers_with_zero_decimals(records):
+    names = [records[0].index("track_name"), records[0].index("artist(s)_name")]
+    return [records[0], *([f"{cell}.00" if cell.isdigit() and index not in names else cell
+                           for index, cell in enumerate(row)] for row in records[1:])]  # fmt: skip
+
+
+def columns_reversed(records):
+    return [list(reversed(record)) for record in records]
+
+
+def extra_cover_url_column(records):
+    return [[*r, "cover_url" if i == 0 else f"https://example.org/{i}.jpg"]
+            for i, r in enumerate(records)]  # fmt: skip
+
+
+def unchanged(records):
+    return records
+
+
+# Each variant of the sample: how its records change, and how the file is written (write_csv).
 VARIANTS = {
-    "utf8": lambda records, path: write_csv(path, records, encoding="utf-8"),
-    "utf8_bom": lambda records, path: write_csv(path, records, "utf-8", prefix=b"\xef\xbb\xbf"),
-    "lf_line_endings": lambda records, path: write_csv(path, records, newline="\n"),
-    "columns_reversed": lambda records, path: write_csv(
-        path, reorder(records, list(reversed(range(len(RAW_COLUMNS)))))
-    ),
-    "blanks_as_placeholders": blanks_as_placeholders,
-    "numbers_with_zero_decimals": lambda records, path: write_csv(
-        path,
-        [
-            records[0],
-            *(
-                [
-                    f"{cell}.00" if cell.isdigit() and index >= 2 else cell
-                    for index, cell in enumerate(row)
-                ]
-                for row in records[1:]
-            ),
-        ],
-    ),  # fmt: skip
-    "extra_cover_url_column": lambda records, path: write_csv(
-        path,
-        [
-            [*r, "cover_url" if i == 0 else f"https://example.org/{i}.jpg"]
-            for i, r in enumerate(records)
-        ],  # fmt: skip
-    ),
+    "utf8": (unchanged, {"encoding": "utf-8"}),
+    "utf8_bom": (unchanged, {"encoding": "utf-8", "prefix": codecs.BOM_UTF8}),
+    "lf_line_endings": (unchanged, {"newline": "\n"}),
+    "columns_reversed": (columns_reversed, {}),
+    "blanks_as_placeholders": (blanks_as_placeholders, {}),
+    "numbers_with_zero_decimals": (numbers_with_zero_decimals, {}),
+    "extra_cover_url_column": (extra_cover_url_column, {}),
 }
 
 
+def variant_file(names: list[str], path: Path) -> Path:
+    records, written = sample_records(), {}
+    for name in names:
+        change, options = VARIANTS[name]
+        records = change(records)
+        written.update(options)
+    return write_csv(path, records, **written)
+
+
+def scored_rows(reference: Path, raw: Path) -> tuple[list[tuple], list[tuple]]:
+    """(tracks, rejected rows) of `raw` as `cli.py predict` reads it: the reference build's
+    scoring SQL run on it in memory."""
+    models = warehouse.read_scoring_sql(reference)
+    with warehouse.scoring_run(models, raw, inspect_raw_csv(raw).encoding) as (connection, names):
+        tracks = f"select * exclude (track_id) from {names['tracks']} order by raw_row_number"
+        rejected = f"select * from {names['rejected_rows']} order by raw_row_number"
+        return connection.execute(tracks).fetchall(), connection.execute(rejected).fetchall()
+
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_variant_builds_to_the_same_result(variant, reference, tmp_path):
-    raw = VARIANTS[variant](sample_records(), tmp_path / f"{variant}.csv")
-    warehouse = tmp_path / "spotify.duckdb"
-    result = build(raw, warehouse)
+def test_each_variant_reads_as_the_sample_does(variant, reference, tmp_path):
+    """Each variant alone, read by the build's SQL as `cli.py predict` reads a file."""
+    raw = variant_file([variant], tmp_path / f"{variant}.csv")
+    assert scored_rows(reference, raw) == scored_rows(reference, SAMPLE_CSV)
+
+
+def test_every_variant_at_once_builds_to_the_same_result(reference, tmp_path):
+    """One build of a file with every variant in it (one dbt run, not one per variant)."""
+    raw = variant_file(list(VARIANTS), tmp_path / "every_variant.csv")
+    warehouse_path = tmp_path / "spotify.duckdb"
+    result = build(raw, warehouse_path)
     assert result.returncode == 0, result.stderr
-    assert table(warehouse, TRACKS) == table(reference, TRACKS)
-    assert table(warehouse, REJECTED) == table(reference, REJECTED)
+    assert table(warehouse_path, TRACKS) == table(reference, TRACKS)
+    assert table(warehouse_path, REJECTED) == table(reference, REJECTED)
 
 
 def test_bad_rows_are_rejected_with_row_number_reason_and_value(tmp_path):

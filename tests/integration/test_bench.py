@@ -130,12 +130,13 @@ def test_the_first_songs_of_a_file_keep_its_header_and_encoding(tmp_path):
 
 def test_macro_limits_measure_every_model_type(tmp_path):
     raw, out = tmp_path / "small.csv", tmp_path / "macros.md"
+    # The name every test's build uses, so dbt reuses its saved parse (ml/dbt.py).
+    warehouse_path = str(tmp_path / "spotify.duckdb")
     env = cli_env(tmp_path / "mlflow")
     assert run_cli("make-sample", "--rows", "120", "--out", str(raw), env=env).returncode == 0
-    built = run_cli("build", "--raw", str(raw), "--warehouse", str(tmp_path / "w.duckdb"), env=env)
+    built = run_cli("build", "--raw", str(raw), "--warehouse", warehouse_path, env=env)
     assert built.returncode == 0, built.stderr
-    result = run_cli("macro-limits", "--warehouse", str(tmp_path / "w.duckdb"), "--out", str(out),
-                     env=env)  # fmt: skip
+    result = run_cli("macro-limits", "--warehouse", warehouse_path, "--out", str(out), env=env)
     assert result.returncode == 0, result.stderr
     rows = [line for line in out.read_text().splitlines() if line.startswith("| regression |")
             or line.startswith("| classification |")]  # fmt: skip
