@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import shlex
 import threading
 import time
 from collections import Counter, defaultdict
@@ -18,10 +19,9 @@ TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 KINDS = (
     ("dbt.cli.main", "dbt"),
     ("/bin/dbt ", "dbt"),
-    ("multiprocessing.forkserver", "the job pool (ml/workers.py): its server and workers"),
-    ("exec(eval(sys.stdin", "pytest workers: the tests themselves, and imports"),
-    ("chrom", "headless Chromium (app tests)"),
-    ("streamlit", "the app's server"),
+    ("multiprocessing.forkserver", "job pool: server and workers"),
+    ("exec(eval(sys.stdin", "pytest workers (the tests in them)"),
+    ("chrom", "headless Chromium"),
 )
 
 
@@ -33,7 +33,7 @@ def kind_of(command_line: str) -> str:
         after = command_line.split("cli.py", 1)[1].split()
         return f"cli.py {after[0] if after else ''}".strip()
     if " -c " in command_line:
-        return "python -c clients (the tests' own readers and holders)"
+        return "python -c helpers (readers, lock holders, trackers)"
     return "other processes"
 
 
@@ -115,8 +115,8 @@ class CpuProfile:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         outcomes = {outcome: len(reports) for outcome, reports in reporter.stats.items()
                     if outcome in ("passed", "failed", "error", "skipped")}  # fmt: skip
-        arguments = " ".join(map(str, session.config.invocation_params.args))
-        self.out.write_text(self.markdown(wall, controller, f"pytest {arguments}", outcomes))
+        command = shlex.join(["pytest", *map(str, session.config.invocation_params.args)])
+        self.out.write_text(self.markdown(wall, controller, command, outcomes))
 
     def markdown(self, wall: float, controller_cpu: float, command: str,
                  outcomes: dict[str, int]) -> str:  # fmt: skip
