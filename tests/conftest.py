@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from ml.config import DEFAULT_RUN
 from ml.settings import SAMPLE_CSV
-from support.cpu_profile import pytest_addoption, pytest_configure  # noqa: F401 (--cpu-profile)
+from support.cpu_profile import pytest_addoption, pytest_configure  # noqa: F401 (--cpu-profile=)
 from support.runs import PipelineRun, pipeline_run
 
 REAL_CSV_ENV = "SPOTIFY_REAL_CSV"

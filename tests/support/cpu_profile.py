@@ -1,5 +1,6 @@
-"""`pytest --cpu-profile FILE`: where the suite's CPU time goes, by kind of process and by the
-test that started it, written as Markdown (docs/performance/test-suite-cpu.md)."""
+"""`pytest --cpu-profile=FILE`: where the suite's CPU time goes, by kind of process and by the
+test that started it, written as Markdown (docs/performance/test-suite-cpu.md). Give it with
+`=`: pytest reads a separate FILE as a test path before tests/conftest.py declares the option."""
 
 from __future__ import annotations
 
