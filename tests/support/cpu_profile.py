@@ -30,12 +30,10 @@ def kind_of(command_line: str) -> str:
     for needle, kind in KINDS:
         if needle in command_line:
             return kind
-    if "cli.py" in command_line:
-        after = command_line.split("cli.py", 1)[1].split()
-        return f"cli.py {after[0] if after else ''}".strip()
     if " -c " in command_line:
         return "python -c helpers (readers, lock holders, trackers)"
-    return "other processes"
+    command = re.search(r"cli\.py (\S+)", command_line)
+    return f"cli.py {command.group(1)}" if command else "other processes"
 
 
 def _uptime_ticks() -> int:
@@ -165,7 +163,9 @@ class CpuProfile:
         ]
         ranked = sorted(by_test.items(), key=lambda item: -sum(item[1].values()))
         for test, kinds in ranked[:15]:
-            detail = ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in kinds.most_common(3))
+            detail = ", ".join(
+                f"{kind} {seconds:.1f}" for kind, seconds in kinds.most_common(3) if seconds >= 0.05
+            )
             lines.append(f"| `{test}` | {sum(kinds.values()):.1f} | {detail} |")
         return "\n".join(lines) + "\n"
 
