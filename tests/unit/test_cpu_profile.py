@@ -26,7 +26,7 @@ def test_processes_are_grouped_by_what_they_run():
     )
 
 
-def test_a_process_a_test_starts_counts_for_that_test_and_earlier_ones_not_at_all(tmp_path):
+def test_a_process_counts_for_the_test_that_started_it_and_older_ones_not_at_all(tmp_path):
     profile = CpuProfile(tmp_path / "cpu.md")
     test = "tests/unit/test_x.py::test_busy"
     subprocess.run([sys.executable, "-c", BUSY_CHILD], check=True,
