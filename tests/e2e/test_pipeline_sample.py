@@ -120,18 +120,18 @@ def test_predict_scores_as_the_champion_models_do(sample_run, monkeypatch):
     scorer = predict.load_scorer(Paths(sample_run.warehouse, sample_run.mlflow_dir))
     models = {task: load_model(Path(row["model_path"]), row["model_name"])
               for task, row in scorer.champions.items()}  # fmt: skip
-    for rows_limit in (predict.VERSION_MACRO_ROWS, 0):
-        monkeypatch.setattr(predict, "VERSION_MACRO_ROWS", rows_limit)
-        features, _ = predict.scoring_features(sample_run.raw_csv, scorer, lambda message: None)
+    by_versions, _ = predict.scoring_features(sample_run.raw_csv, scorer, lambda message: None)
+    X = {task: feature_matrix(by_versions, list(model.feature_names_in_))
+         for task, model in models.items()}  # fmt: skip
+    monkeypatch.setattr(predict, "VERSION_MACRO_ROWS", 0)
+    by_champions = predict.score_csv(sample_run.raw_csv, scorer, lambda message: None).predictions
+    for macros, scored in [("versions", by_versions), ("champions", by_champions)]:
         for task, column in [("regression", "predicted_log_streams"),
                              ("classification", "top_decile_probability")]:  # fmt: skip
-            X = feature_matrix(features, list(models[task].feature_names_in_))
-            expected = TASKS[task].predict(models[task], X)
-            np.testing.assert_allclose(features[column], expected, rtol=0, atol=1e-9,
-                                       err_msg=f"{task}, {rows_limit}")  # fmt: skip
-    labels = predict.score_csv(sample_run.raw_csv, scorer, lambda message: None).predictions
-    expected = models["classification"].predict(X).astype(bool)
-    assert (labels["is_predicted_top_decile"] == expected).all()
+            np.testing.assert_allclose(scored[column], TASKS[task].predict(models[task], X[task]),
+                                       rtol=0, atol=1e-9, err_msg=f"{task}, {macros}")  # fmt: skip
+    expected = models["classification"].predict(X["classification"]).astype(bool)
+    assert (by_champions["is_predicted_top_decile"] == expected).all()
 
 
 def test_predict_without_a_champions_scoring_macro_says_to_retrain(sample_run, tmp_path):
