@@ -23,6 +23,7 @@ KINDS = (
     ("multiprocessing.forkserver", "job pool: server and workers"),
     ("exec(eval(sys.stdin", "pytest workers (the tests in them)"),
     ("chrom", "headless Chromium"),
+    ("-m streamlit run", "cli.py app"),  # which becomes the Streamlit server (execve)
 )
 
 

@@ -18,6 +18,7 @@ def test_processes_are_grouped_by_what_they_run():
     assert kind_of(f"{venv_python} -c import sys; from dbt.cli.main import cli") == "dbt"
     assert kind_of(f"{venv_python} /repo/cli.py predict --input songs.csv") == "cli.py predict"
     assert kind_of(f"{venv_python} -c run(['cli.py', 'build'])").startswith("python -c")
+    assert kind_of(f"{venv_python} -m streamlit run ml/app/main.py") == "cli.py app"
     assert kind_of(f"{venv_python} -B -c from multiprocessing.forkserver import main").startswith(
         "job pool"
     )
