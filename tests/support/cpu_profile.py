@@ -8,6 +8,9 @@ import os
 import re
 import resource
 import shlex
+import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -35,6 +38,19 @@ def kind_of(command_line: str) -> str:
         return "python -c helpers (readers, lock holders, trackers)"
     command = re.search(r"cli\.py (\S+)", command_line)
     return f"cli.py {command.group(1)}" if command else "other processes"
+
+
+def reference_cpu_seconds(code: str = "import dbt.cli.main", times: int = 3) -> float:
+    """How fast the machine is right now: the median CPU time of running `code` in a fresh
+    Python; by default importing dbt, which most of the suite's processes do some of (dbt's
+    bare start-up, the floor `cli.py latency` sets a build against)."""
+    seconds = []
+    for _ in range(times):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([sys.executable, "-c", code], check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seconds.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return statistics.median(seconds)
 
 
 def _uptime_ticks() -> int:
@@ -67,6 +83,7 @@ class CpuProfile:
     its CPU time so far, and at first sight its command line and the test that started it."""
 
     out: Path
+    reference_before: float
     processes: dict[tuple[int, int], Process] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     started_tick: int = field(default_factory=_uptime_ticks)
@@ -111,15 +128,16 @@ class CpuProfile:
         self.stop()
         wall = time.monotonic() - self.started_at
         controller = _own_cpu_seconds() - self.own_cpu
+        reference = (self.reference_before, reference_cpu_seconds())
         self.out.parent.mkdir(parents=True, exist_ok=True)
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         outcomes = {outcome: len(reports) for outcome, reports in reporter.stats.items()
                     if outcome in ("passed", "failed", "error", "skipped")}  # fmt: skip
         command = shlex.join(["pytest", *map(str, session.config.invocation_params.args)])
-        self.out.write_text(self.markdown(wall, controller, command, outcomes))
+        self.out.write_text(self.markdown(wall, controller, command, outcomes, reference))
 
     def markdown(self, wall: float, controller_cpu: float, command: str,
-                 outcomes: dict[str, int]) -> str:  # fmt: skip
+                 outcomes: dict[str, int], reference: tuple[float, float]) -> str:  # fmt: skip
         from ml.bench import measured_on
 
         by_kind: Counter = Counter({"the pytest controller": controller_cpu})
@@ -147,6 +165,11 @@ class CpuProfile:
             f"**{total:.0f} CPU s**, {total / cores:.0f} s on {cores} cores, so the wall time "
             f"is **{wall / (total / cores):.2f}×** that floor. A wall time under T seconds needs "
             f"under {cores} × T CPU s.",
+            "",
+            f"The machine's speed, before and after: importing dbt in a fresh Python took "
+            f"{reference[0]:.2f} and {reference[1]:.2f} CPU s (median of three), so the suite "
+            f"cost **{total / statistics.mean(reference):.0f}×** that import: a figure to compare "
+            f"runs made while the machine ran at other speeds.",
             "",
             "| processes | how many | CPU s | share |",
             "|---|---:|---:|---:|",
@@ -180,4 +203,5 @@ def pytest_addoption(parser) -> None:
 def pytest_configure(config) -> None:
     out = config.getoption("cpu_profile")
     if out and not hasattr(config, "workerinput"):  # in the controller, not in xdist's workers
-        config.pluginmanager.register(CpuProfile(Path(out)), "cpu_profile_sampler")
+        profile = CpuProfile(Path(out), reference_before=reference_cpu_seconds())
+        config.pluginmanager.register(profile, "cpu_profile_sampler")
