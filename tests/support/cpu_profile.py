@@ -1,6 +1,7 @@
 """`pytest --cpu-profile=FILE`: where the suite's CPU time goes, by kind of process and by the
-test that started it, written as Markdown (docs/performance/test-suite-cpu.md). Give it with
-`=`: pytest reads a separate FILE as a test path before tests/conftest.py declares the option."""
+test that started it, and the machine's speed meanwhile, written as Markdown
+(docs/performance/test-suite-cpu.md). Give it with `=`: pytest reads a separate FILE as a test
+path before tests/conftest.py declares the option."""
 
 from __future__ import annotations
 
@@ -128,16 +129,16 @@ class CpuProfile:
         self.stop()
         wall = time.monotonic() - self.started_at
         controller = _own_cpu_seconds() - self.own_cpu
-        reference = (self.reference_before, reference_cpu_seconds())
         self.out.parent.mkdir(parents=True, exist_ok=True)
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         outcomes = {outcome: len(reports) for outcome, reports in reporter.stats.items()
                     if outcome in ("passed", "failed", "error", "skipped")}  # fmt: skip
         command = shlex.join(["pytest", *map(str, session.config.invocation_params.args)])
-        self.out.write_text(self.markdown(wall, controller, command, outcomes, reference))
+        reference_after = reference_cpu_seconds()
+        self.out.write_text(self.markdown(wall, controller, command, outcomes, reference_after))
 
     def markdown(self, wall: float, controller_cpu: float, command: str,
-                 outcomes: dict[str, int], reference: tuple[float, float]) -> str:  # fmt: skip
+                 outcomes: dict[str, int], reference_after: float) -> str:  # fmt: skip
         from ml.bench import measured_on
 
         by_kind: Counter = Counter({"the pytest controller": controller_cpu})
@@ -150,6 +151,7 @@ class CpuProfile:
                 by_test[process.test][process.kind] += process.cpu_seconds
         total = sum(by_kind.values())
         cores = os.cpu_count() or 1
+        reference = statistics.mean([self.reference_before, reference_after])
         real_file = os.environ.get("SPOTIFY_REAL_CSV")
         lines = [
             "# Where the test suite's CPU goes",
@@ -167,8 +169,8 @@ class CpuProfile:
             f"under {cores} × T CPU s.",
             "",
             f"The machine's speed, before and after: importing dbt in a fresh Python took "
-            f"{reference[0]:.2f} and {reference[1]:.2f} CPU s (median of three), so the suite "
-            f"cost **{total / statistics.mean(reference):.0f}×** that import: a figure to compare "
+            f"{self.reference_before:.2f} and {reference_after:.2f} CPU s (median of three), so "
+            f"the suite cost **{total / reference:.0f}×** that import: a figure to compare "
             f"runs made while the machine ran at other speeds.",
             "",
             "| processes | how many | CPU s | share |",
