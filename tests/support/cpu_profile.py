@@ -43,8 +43,8 @@ def kind_of(command_line: str) -> str:
 
 def reference_cpu_seconds(code: str = "import dbt.cli.main", times: int = 3) -> float:
     """How fast the machine is right now: the median CPU time of running `code` in a fresh
-    Python; by default importing dbt, which most of the suite's processes do some of (dbt's
-    bare start-up, the floor `cli.py latency` sets a build against)."""
+    Python; by default importing dbt, which most of the suite's processes do some of. It is
+    part of the floor `cli.py latency` sets a build against (`dbt --version`, in wall time)."""
     seconds = []
     for _ in range(times):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
