@@ -1,7 +1,6 @@
 """`pytest --cpu-profile=FILE`: where the suite's CPU time goes, by kind of process and by the
-test that started it, and the machine's speed meanwhile, written as Markdown
-(docs/performance/test-suite-cpu.md). Give it with `=`: pytest reads a separate FILE as a test
-path before tests/conftest.py declares the option."""
+test that started it, written as Markdown (docs/performance/test-suite-cpu.md). Give it with
+`=`: pytest reads a separate FILE as a test path before tests/conftest.py declares the option."""
 
 from __future__ import annotations
 
@@ -9,9 +8,6 @@ import os
 import re
 import resource
 import shlex
-import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -39,19 +35,6 @@ def kind_of(command_line: str) -> str:
         return "python -c helpers (readers, lock holders, trackers)"
     command = re.search(r"cli\.py (\S+)", command_line)
     return f"cli.py {command.group(1)}" if command else "other processes"
-
-
-def reference_cpu_seconds(code: str = "import dbt.cli.main", times: int = 3) -> float:
-    """How fast the machine is right now: the median CPU time of running `code` in a fresh
-    Python; by default importing dbt, which most of the suite's processes do some of. It is
-    part of the floor `cli.py latency` sets a build against (`dbt --version`, in wall time)."""
-    seconds = []
-    for _ in range(times):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run([sys.executable, "-c", code], check=True)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        seconds.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-    return statistics.median(seconds)
 
 
 def _uptime_ticks() -> int:
@@ -84,7 +67,6 @@ class CpuProfile:
     its CPU time so far, and at first sight its command line and the test that started it."""
 
     out: Path
-    reference_before: float
     processes: dict[tuple[int, int], Process] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     started_tick: int = field(default_factory=_uptime_ticks)
@@ -134,11 +116,10 @@ class CpuProfile:
         outcomes = {outcome: len(reports) for outcome, reports in reporter.stats.items()
                     if outcome in ("passed", "failed", "error", "skipped")}  # fmt: skip
         command = shlex.join(["pytest", *map(str, session.config.invocation_params.args)])
-        reference_after = reference_cpu_seconds()
-        self.out.write_text(self.markdown(wall, controller, command, outcomes, reference_after))
+        self.out.write_text(self.markdown(wall, controller, command, outcomes))
 
     def markdown(self, wall: float, controller_cpu: float, command: str,
-                 outcomes: dict[str, int], reference_after: float) -> str:  # fmt: skip
+                 outcomes: dict[str, int]) -> str:  # fmt: skip
         from ml.bench import measured_on
 
         by_kind: Counter = Counter({"the pytest controller": controller_cpu})
@@ -151,7 +132,6 @@ class CpuProfile:
                 by_test[process.test][process.kind] += process.cpu_seconds
         total = sum(by_kind.values())
         cores = os.cpu_count() or 1
-        reference = statistics.mean([self.reference_before, reference_after])
         real_file = os.environ.get("SPOTIFY_REAL_CSV")
         lines = [
             "# Where the test suite's CPU goes",
@@ -167,11 +147,6 @@ class CpuProfile:
             f"**{total:.0f} CPU s**, {total / cores:.0f} s on {cores} cores, so the wall time "
             f"is **{wall / (total / cores):.2f}×** that floor. A wall time under T seconds needs "
             f"under {cores} × T CPU s.",
-            "",
-            f"The machine's speed, before and after: importing dbt in a fresh Python took "
-            f"{self.reference_before:.2f} and {reference_after:.2f} CPU s (median of three), so "
-            f"the suite cost **{total / reference:.0f}×** that import: a figure to compare "
-            f"runs made while the machine ran at other speeds.",
             "",
             "| processes | how many | CPU s | share |",
             "|---|---:|---:|---:|",
@@ -205,5 +180,4 @@ def pytest_addoption(parser) -> None:
 def pytest_configure(config) -> None:
     out = config.getoption("cpu_profile")
     if out and not hasattr(config, "workerinput"):  # in the controller, not in xdist's workers
-        profile = CpuProfile(Path(out), reference_before=reference_cpu_seconds())
-        config.pluginmanager.register(profile, "cpu_profile_sampler")
+        config.pluginmanager.register(CpuProfile(Path(out)), "cpu_profile_sampler")
