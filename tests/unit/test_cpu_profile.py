@@ -36,7 +36,9 @@ def test_a_process_counts_for_the_test_that_started_it_and_older_ones_not_at_all
     (child,) = [process for process in profile.processes.values() if process.test == test]
     assert child.kind.startswith("python -c") and 0.5 <= child.cpu_seconds < 2
     assert os.getpid() not in [pid for pid, _ in profile.processes]  # began before it
-    lines = profile.markdown(10.0, 0.2, "pytest tests/unit", {"passed": 3}).splitlines()
+    lines = profile.markdown(10.0, 5.0, "pytest tests/unit", {"passed": 3}).splitlines()
     assert "`pytest tests/unit`: 3 passed in 10.0 s wall." in lines
+    total = 5.0 + sum(process.cpu_seconds for process in profile.processes.values())
+    assert any(f"**{total:.0f} CPU s**" in line for line in lines)
     row = next(line for line in lines if line.startswith(f"| `{test}` |"))
     assert 0.5 <= float(row.split("|")[2]) < 2
