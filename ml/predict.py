@@ -131,11 +131,15 @@ def scoring_features(
         (rows,) = connection.execute(f"select count(*) from {features}").fetchone()
         macros = {task: scorer.macro(task, rows) for task in TASKS}
         warehouse.install_scoring_macros(connection, scorer.macros, list(macros.values()))
+        # The macros get each row as one struct column, not as the table's alias: DuckDB
+        # binds an alias's whole row again at each of the macro's references to it (a version
+        # macro binds in ~20 ms that way, ~4 ms this way).
         scored = connection.execute(f"""
-            select names.raw_row_number, names.track_name, names.artist_names, features.*,
-                ml.{macros["regression"]}(features) as predicted_log_streams,
-                ml.{macros["classification"]}(features) as top_decile_probability
-            from {features} as features
+            select names.raw_row_number, names.track_name, names.artist_names,
+                features.* exclude (song),
+                ml.{macros["regression"]}(features.song) as predicted_log_streams,
+                ml.{macros["classification"]}(features.song) as top_decile_probability
+            from (select *, row as song from {features} as row) as features
             join {relations["tracks"]} as names using (track_id)
             order by names.raw_row_number
         """).df()  # fmt: skip
