@@ -25,7 +25,7 @@ from ml.raw_file import inspect_raw_csv
 from ml.settings import Paths
 from ml.tasks import TASKS
 
-# Up to this many rows, a champion scores through its version's macro, which binds in ~0.1 s
+# Up to this many rows, a champion scores through its version's macro, which binds in a few ms
 # and walks its trees row by row; above, through the champion's macro, a nested CASE that takes
 # ~0.5 s to bind and then scores several times faster (docs/scoring-in-sql.md, "Limits").
 VERSION_MACRO_ROWS = 10_000
