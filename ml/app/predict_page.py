@@ -143,8 +143,7 @@ def render() -> None:
     song = song_form()
     if song is None:
         # The scorer is loaded, and the form's song scored, with the page: a process's first
-        # scoring pays ~30 ms of DuckDB's first use, so the first press then answers as fast
-        # as the next.
+        # scoring pays ~30 ms of DuckDB's first use, which the first press then does not.
         score(raw_csv_text(DEFAULT_SONG), scorer_state())
         st.info("Set the song's values and press Predict.")
         return
