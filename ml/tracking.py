@@ -26,11 +26,9 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow  # noqa: E402
 import pandas as pd  # noqa: E402
-import skops.io  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
-from ml.model_files import TRUSTED_TYPES
 from ml.settings import Paths
 from ml.tasks import TASKS, Task
 from ml.warehouse import MODEL_VERSION_COLUMNS
@@ -121,7 +119,11 @@ def log_model(model, task: Task, input_example: pd.DataFrame, tags: dict[str, st
     """Log the fitted pipeline as `model`, register it under the task's name with `tags`;
     return the version."""
     import sklearn
+    import skops
     from mlflow.models import infer_signature
+
+    # skops.io imports every scikit-learn estimator (~2.5 s): only where a model is logged.
+    from ml.model_files import TRUSTED_TYPES
 
     prediction = task.predict(model, input_example)
     info = mlflow.sklearn.log_model(
