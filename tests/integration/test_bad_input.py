@@ -140,15 +140,15 @@ def test_every_variant_at_once_builds_to_the_same_result(reference, tmp_path):
         assert table(warehouse_path, sql) == table(reference, sql)
 
 
-# A row that breaks one rule of a table's contract, made from the table's first row.
-BROKEN_ROWS = {
-    "mode": "select * replace ('Dorian' as mode) from marts.tracks",
-    "musical_key": "select * replace ('H' as musical_key) from marts.tracks",
-    "reject_reason": "select * replace ('typo' as reject_reason) from audit.rejected_rows",
-    "rejected_field": "select * replace (null as rejected_field) from audit.rejected_rows",
-    "dataset_sha256": "select * replace (null as dataset_sha256) from audit.build_dataset",
-    "pearson_r": "select * replace (1.5 as pearson_r) from marts.feature_correlations",
-    "spearman_rho": "select * replace (-2 as spearman_rho) from marts.feature_correlations",
+# Per column with a contract rule: its table, and a value the rule forbids.
+FORBIDDEN_VALUES = {
+    "mode": ("marts.tracks", "'Dorian'"),
+    "musical_key": ("marts.tracks", "'H'"),
+    "reject_reason": ("audit.rejected_rows", "'typo'"),
+    "rejected_field": ("audit.rejected_rows", "null"),
+    "dataset_sha256": ("audit.build_dataset", "null"),
+    "pearson_r": ("marts.feature_correlations", "1.5"),
+    "spearman_rho": ("marts.feature_correlations", "-2"),
 }
 
 
@@ -158,10 +158,10 @@ def test_the_built_tables_refuse_rows_that_break_their_contracts(reference, tmp_
     copy = tmp_path / "spotify.duckdb"
     copy.write_bytes(reference.read_bytes())
     with duckdb.connect(str(copy)) as connection:
-        for column, broken in BROKEN_ROWS.items():
-            table = broken.rsplit(" ", 1)[-1]
+        for column, (table, value) in FORBIDDEN_VALUES.items():
+            broken = f"select * replace ({value} as {column}) from {table} limit 1"
             with pytest.raises(duckdb.ConstraintException, match=column):
-                connection.execute(f"insert into {table} {broken} limit 1")
+                connection.execute(f"insert into {table} {broken}")
 
 
 def test_bad_rows_are_rejected_with_row_number_reason_and_value(tmp_path):
