@@ -25,8 +25,9 @@ LOCK_WAIT_ENV = "SPOTIFY_LOCK_WAIT_SECONDS"
 MLFLOW_DIR_ENV = "SPOTIFY_MLFLOW_DIR"
 SPARK_WAREHOUSE_ENV = "SPOTIFY_SPARK_WAREHOUSE"
 
-# DuckDB names a file's database after the file, and it keeps these names (any case) for
-# catalogs of its own: dbt's tables would land where plain DuckDB clients do not look.
+# DuckDB names a file's database after the file name up to its first dot, and it keeps these
+# names (any case) for catalogs of its own: dbt's tables would land where plain DuckDB clients
+# do not look.
 RESERVED_WAREHOUSE_NAMES = ("main", "system", "temp")
 
 # A build that rejects a larger share of the rows ends with a warning (an error under --strict).
@@ -67,9 +68,10 @@ def resolve_paths(warehouse: str | Path | None = None) -> Paths:
     """
     chosen = warehouse or os.environ.get(WAREHOUSE_ENV) or WAREHOUSE_DIR / "spotify.duckdb"
     warehouse_path = Path(chosen).expanduser().resolve()
-    if warehouse_path.stem.lower() in RESERVED_WAREHOUSE_NAMES:
+    catalog = warehouse_path.name.split(".")[0]
+    if catalog.lower() in RESERVED_WAREHOUSE_NAMES:
         raise UserError(
-            f"warehouse {warehouse_path}: DuckDB keeps the name '{warehouse_path.stem}' for a "
+            f"warehouse {warehouse_path}: DuckDB keeps the name '{catalog}' for a "
             "catalog of its own; choose another name"
         )
     mlflow_dir = os.environ.get(MLFLOW_DIR_ENV)

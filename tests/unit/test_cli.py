@@ -81,8 +81,10 @@ def test_spark_engine_refuses_profile_in_one_line(invoke, tmp_path):
 
 
 def test_a_warehouse_named_like_a_duckdb_catalog_fails_in_one_line(invoke, tmp_path):
-    for name in ("main", "System", "temp"):
-        warehouse = tmp_path / f"{name}.duckdb"
+    # DuckDB names the database after the file name up to its first dot.
+    for name, file_name in (("main", "main.duckdb"), ("System", "System.duckdb"),
+                            ("temp", "temp.duckdb"), ("main", "main.v2.duckdb")):  # fmt: skip
+        warehouse = tmp_path / file_name
         assert one_line_error(invoke("build", "--warehouse", str(warehouse))) == (
             f"error: warehouse {warehouse}: DuckDB keeps the name '{name}' for a catalog of "
             "its own; choose another name"
