@@ -56,6 +56,27 @@ class CleanErrors(click.Group):
             sys.exit(130)
 
 
+def _writable(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
+    """An output path the user named, checked before any work: the nearest of its folders that
+    exists must be a folder this user may write in (the missing ones are made on writing)."""
+    if path is None:
+        return None
+    folder = path.parent if param.type.file_okay else path
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise click.BadParameter(f"{folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"no permission to write in {folder}")
+    return path
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write an output file the user named (checked by `_writable`), making its folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
 warehouse_option = click.option(
     "--warehouse",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -260,6 +281,7 @@ def _train(configs: list, paths, step, engine: str, clock=None) -> list:
 @permutations_option
 @click.option(
     "--profile", "profile_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    callback=_writable,
     help="Write where the time went (dbt build, each config's fits, logging, plots, "
     "write-back; wall time against the floor) as Markdown to this file.",
 )  # fmt: skip
@@ -294,7 +316,7 @@ def run(
         title = (f"Where `cli.py run{' --all' if train_all else ''}` spent its time "
                  f"({len(configs)} configs)")  # fmt: skip
         heading = _measurement_heading(title, dataset)
-        profile_out.write_text(clock.markdown(heading), encoding="utf-8")
+        _write_text(profile_out, clock.markdown(heading))
     sample_note = " (SYNTHETIC SAMPLE)" if dataset.is_sample else ""
     click.echo(
         f"run complete on {dataset.name}{sample_note}: {counts['clean_rows']} clean + "
@@ -306,7 +328,7 @@ def run(
 
 out_file_option = click.option(
     "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="Markdown file to write [default: print only].",
+    callback=_writable, help="Markdown file to write [default: print only].",
 )  # fmt: skip
 
 
@@ -314,7 +336,7 @@ def _emit(text: str, out_file: Path | None) -> None:
     """Print a Markdown document, and write it to `out_file` when one is given."""
     click.echo(text)
     if out_file is not None:
-        out_file.write_text(text, encoding="utf-8")
+        _write_text(out_file, text)
         click.echo(f"wrote {out_file}", err=True)
 
 
@@ -377,6 +399,7 @@ def _explanation_text(scored, top: int = 5) -> str:
     "output_csv",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
+    callback=_writable,
     help="Write predictions here [default: print them].",
 )
 @click.option("--explain", is_flag=True,
@@ -395,7 +418,7 @@ def predict(
         click.echo(f"rejected row {row.raw_row_number}: {row.reject_reason} "
                    f"({row.rejected_field}={row.rejected_value})", err=True)  # fmt: skip
     if output_csv is not None:
-        scored.predictions.to_csv(output_csv, index=False)
+        _write_text(output_csv, scored.predictions.to_csv(index=False))
     else:
         click.echo(_predictions_text(scored.predictions, scored.interval_level))
     if scored.contributions is not None:
@@ -415,7 +438,8 @@ def predict(
 
 @cli.command()
 @click.argument("query")
-@click.option("--max-rows", default=50, show_default=True, help="Rows to print.")
+@click.option("--max-rows", default=50, show_default=True, type=click.IntRange(min=1),
+              help="Rows to print.")  # fmt: skip
 @warehouse_option
 def sql(query: str, max_rows: int, warehouse: Path | None) -> None:
     """Run a read-only SQL QUERY (or the query in a .sql file, e.g. docs/queries/*.sql) on the
@@ -427,8 +451,13 @@ def sql(query: str, max_rows: int, warehouse: Path | None) -> None:
         if not Path(query).is_file():
             raise UserError(f"{query}: no such query file")
         query = Path(query).read_text(encoding="utf-8")
+    if not query.strip():
+        raise UserError("the query is empty")
     result = run_query(resolve_paths(warehouse).warehouse, query)
-    click.echo(result.to_string(index=False, max_rows=max_rows, max_cols=30))
+    if result.empty:  # its column names, not pandas' "Empty DataFrame"
+        click.echo("  ".join(map(str, result.columns)))
+    else:
+        click.echo(result.to_string(index=False, max_rows=max_rows, max_cols=30))
     click.echo(f"{len(result)} row(s)", err=True)
 
 
@@ -482,6 +511,7 @@ def models(warehouse: Path | None) -> None:
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
+    callback=_writable,
     help="Folder for report.html [default: warehouse/reports/, beside the DuckDB file].",
 )
 @warehouse_option
@@ -546,6 +576,7 @@ def app(port: int, address: str, warehouse: Path | None) -> None:
     "out_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
+    callback=_writable,
     help="Where to write [default: warehouse/sample/spotify-2023-sample.csv].",
 )
 def make_sample(rows: int | None, seed: int | None, out_path: Path | None) -> None:
@@ -583,6 +614,7 @@ def make_sample(rows: int | None, seed: int | None, out_path: Path | None) -> No
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
+    callback=_writable,
     help="Where bench.md and bench.json go [default: warehouse/bench/].",
 )
 @click.option(

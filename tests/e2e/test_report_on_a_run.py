@@ -70,7 +70,7 @@ def test_report_uses_the_saved_plots_and_draws_them_when_they_are_gone(sample_ru
 
 
 def test_results_prints_every_config_of_the_run_with_the_champions(sample_run, tmp_path):
-    out = tmp_path / "results.md"
+    out = tmp_path / "new folder" / "results.md"  # made on writing
     result = run_cli("results", "--out", str(out), "--warehouse", str(sample_run.warehouse),
                      env=sample_run.env)  # fmt: skip
     assert result.returncode == 0, result.stderr

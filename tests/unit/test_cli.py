@@ -126,6 +126,36 @@ def test_make_sample_writes_a_seeded_file(invoke, tmp_path):
     assert target.read_bytes().count(b"\r\n") == 31
 
 
+def test_an_output_path_under_a_file_fails_before_any_work(invoke, tmp_path):
+    """Every option that names a file or folder to write is checked as the command starts:
+    one usage line, and nothing built, trained or generated first."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    inside = str(blocker / "out")
+    warehouse = ("--warehouse", str(tmp_path / "w.duckdb"))
+    for arguments in (("results", "--out", inside, *warehouse),
+                      ("predict", "--input", str(blocker), "--output", inside, *warehouse),
+                      ("run", "--profile", inside, *warehouse),
+                      ("report", "--out", inside, *warehouse),
+                      ("make-sample", "--out", inside),
+                      ("bench", "--out", inside)):  # fmt: skip
+        result = invoke(*arguments)
+        last_line = result.stderr.strip().splitlines()[-1]
+        assert result.exit_code == 2, arguments
+        assert last_line.endswith(f"{blocker} is a file, not a folder"), arguments
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_sql_prints_the_columns_of_an_empty_result_and_refuses_an_empty_query(invoke, tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    result = invoke("sql", "--warehouse", str(warehouse), "select 1 as a, 2 as b where false")
+    assert result.exit_code == 0 and result.stdout == "a  b\n"
+    assert one_line_error(invoke("sql", "--warehouse", str(warehouse), "  ")) == (
+        "error: the query is empty"
+    )
+
+
 def test_predictions_print_rounded_with_their_interval():
     import pandas as pd
 
