@@ -21,7 +21,8 @@ LINEAR_MODEL_TYPES = {"ridge", "logistic_regression"}
 def make_estimator(task: Task, model_type: str, params: dict[str, Any], seed: int):
     """The estimator with the config's params; seeded when it has randomness and no seed given.
 
-    Raises ValueError naming a parameter the estimator does not have.
+    Raises ValueError naming a parameter the estimator does not have, or one whose value it
+    refuses (checked now, not at the first fit in a worker).
     """
     estimator = task.estimator(model_type)
     valid = estimator.get_params()
@@ -29,6 +30,9 @@ def make_estimator(task: Task, model_type: str, params: dict[str, Any], seed: in
     if unknown:
         raise ValueError(f"unknown parameter(s) for {model_type}: {', '.join(unknown)}")
     estimator.set_params(**params)
+    # scikit-learn's own check of each value against the estimator's declared constraints,
+    # which fit runs first (InvalidParameterError, a ValueError).
+    estimator._validate_params()
     if "random_state" in valid and estimator.get_params()["random_state"] is None:
         estimator.set_params(random_state=seed)
     return estimator

@@ -59,6 +59,17 @@ def test_unknown_model_parameter_is_named():
         parse_config(minimal(model={"type": "random_forest", "params": {"n_estimatorz": 5}}), "t")
 
 
+def test_a_model_parameter_value_the_estimator_refuses_is_named():
+    """Checked as the config is read, before any build or fit (scikit-learn's constraints)."""
+    for params, message in (
+        ({"n_estimators": -5}, "'n_estimators' parameter of RandomForestRegressor must be"),
+        ({"max_features": "most"}, "'max_features' parameter of RandomForestRegressor must be"),
+    ):
+        model = {"type": "random_forest", "params": params}
+        with pytest.raises(UserError, match=re.escape(f"t.yaml: The {message}")):
+            parse_config(minimal(model=model), "t.yaml")
+
+
 def test_model_type_must_fit_the_task():
     with pytest.raises(UserError, match="'ridge' is not available for classification"):
         parse_config(minimal(task="classification", model={"type": "ridge"}), "t.yaml")
@@ -156,6 +167,7 @@ def test_a_search_is_read_and_each_candidate_checked():
         ({"max_depth": []}, "'model.search.max_depth' must be a non-empty list of values"),
         ([3], "'model.search' must map parameter names to lists of values"),
         ({"n_estimators": [10]}, "'n_estimators' is both a fixed parameter and searched"),
+        ({"max_depth": [3, -1]}, "The 'max_depth' parameter of RandomForestRegressor must be"),
     ):
         model = {"type": "random_forest", "params": {"n_estimators": 5}, "search": search}
         with pytest.raises(UserError, match=re.escape(message)):
