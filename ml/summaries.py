@@ -134,6 +134,8 @@ def results_document(path: Path) -> str:
 def comparison_markdown(path: Path, config_a: str, config_b: str) -> str:
     """`cli.py compare`: the newest runs of two configs on the warehouse's data, metric by
     metric: means, difference with its confidence interval, corrected and naive p-values."""
+    if config_a == config_b:
+        raise UserError(f"compare needs two different configs (got {config_a} twice)")
     dataset, runs = _current_runs(path)
     chosen = []
     for name in (config_a, config_b):

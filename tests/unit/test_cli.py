@@ -156,6 +156,14 @@ def test_sql_prints_the_columns_of_an_empty_result_and_refuses_an_empty_query(in
     )
 
 
+def test_compare_refuses_a_config_against_itself(invoke, tmp_path):
+    result = invoke("compare", "full_regression", "full_regression",
+                    "--warehouse", str(tmp_path / "w.duckdb"))  # fmt: skip
+    assert one_line_error(result) == (
+        "error: compare needs two different configs (got full_regression twice)"
+    )
+
+
 def test_predictions_print_rounded_with_their_interval():
     import pandas as pd
 
