@@ -541,6 +541,7 @@ def app(port: int, address: str, warehouse: Path | None) -> None:
     paths = resolve_paths(warehouse)
     if not paths.warehouse.is_file():
         raise UserError(f"warehouse not found: {paths.warehouse} (run `python cli.py build` first)")
+    _check_can_listen(address, port)
     env = {
         **os.environ,
         WAREHOUSE_ENV: str(paths.warehouse),
@@ -561,6 +562,20 @@ def app(port: int, address: str, warehouse: Path | None) -> None:
     click.echo(f"app: http://{address}:{port} on {paths.warehouse} (Ctrl-C stops it)", err=True)
     # Become the Streamlit server (same pid): a signal to this command reaches the server.
     os.execve(sys.executable, command, env)
+
+
+def _check_can_listen(address: str, port: int) -> None:
+    """One line now if the app could not listen there: Streamlit would only log it."""
+    import socket
+
+    try:
+        family = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Streamlit's does
+            probe.bind((address, port))
+    except OSError as error:
+        raise UserError(f"cannot listen on {address}:{port}: {error.strerror} "
+                        "(another --port or --address?)") from None  # fmt: skip
 
 
 @cli.command("make-sample")

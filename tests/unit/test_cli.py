@@ -4,6 +4,7 @@ Usage errors are checked in this process with click's CliRunner (what `cli.py` p
 its exit code, without starting Python again); start-up itself is checked in a child."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -153,6 +154,24 @@ def test_sql_prints_the_columns_of_an_empty_result_and_refuses_an_empty_query(in
     assert result.exit_code == 0 and result.stdout == "a  b\n"
     assert one_line_error(invoke("sql", "--warehouse", str(warehouse), "  ")) == (
         "error: the query is empty"
+    )
+
+
+def test_app_on_a_port_in_use_fails_in_one_line(invoke, tmp_path, monkeypatch):
+    warehouse = tmp_path / "w.duckdb"
+    duckdb.connect(str(warehouse)).close()
+
+    def start_streamlit(*_):
+        raise AssertionError("Streamlit was started on a port in use")
+
+    monkeypatch.setattr(os, "execve", start_streamlit)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        result = invoke("app", "--port", str(port), "--address", "127.0.0.1",
+                        "--warehouse", str(warehouse))  # fmt: skip
+    assert one_line_error(result) == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(another --port or --address?)"
     )
 
 
