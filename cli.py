@@ -419,7 +419,7 @@ def predict(
                    f"({row.rejected_field}={row.rejected_value})", err=True)  # fmt: skip
     if output_csv is not None:
         _write_text(output_csv, scored.predictions.to_csv(index=False))
-    else:
+    elif len(scored.predictions):  # with every row rejected, the lines above say why
         click.echo(_predictions_text(scored.predictions, scored.interval_level))
     if scored.contributions is not None:
         click.echo(_explanation_text(scored))

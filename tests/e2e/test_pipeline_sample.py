@@ -108,6 +108,17 @@ def test_predict_scores_good_rows_and_reports_bad_ones(sample_run, tmp_path: Pat
     assert "streams intervals calibrated to hold 90% of true values" in result.stdout
 
 
+def test_predict_with_every_row_rejected_prints_why_and_no_table(sample_run, tmp_path: Path):
+    songs = tmp_path / "songs.csv"
+    broken = "Broken,Nobody,1,2023,5,1,40,0,,1,0,2,0,,95,C,Minor,140,30,35,60,0,12,4"
+    songs.write_text("\r\n".join([",".join(RAW_COLUMNS), broken]) + "\r\n", encoding="latin-1")
+    result = run_cli("predict", "--input", str(songs), "--warehouse", str(sample_run.warehouse),
+                     env=sample_run.env)  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "rejected row 1: out_of_range (danceability_pct=140)" in result.stderr
+    assert result.stdout.startswith("scored 0 row(s), rejected 1;"), result.stdout
+
+
 def test_predict_scores_as_the_champion_models_do(sample_run, monkeypatch):
     """Predictions come from the champions' SQL macros, the version's (few rows) or the
     champion's nested CASE (many rows; forced here): on every row of the sample, equal to the
