@@ -52,6 +52,8 @@ def parse_sizes(text: str) -> dict[str, int]:
         if label not in SIZES:
             raise ValueError(f"unknown size '{label}' (known: {', '.join(SIZES)})")
         sizes[label] = SIZES[label]
+    if not sizes:
+        raise ValueError(f"no size given (known: {', '.join(SIZES)})")
     return sizes
 
 

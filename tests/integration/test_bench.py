@@ -23,6 +23,8 @@ def test_sizes_are_parsed_and_unknown_ones_refused():
     assert parse_sizes("10k, 1M") == {"10k": 10_000, "1M": 1_000_000}
     with pytest.raises(ValueError, match="unknown size '5M'"):
         parse_sizes("10k,5M")
+    with pytest.raises(ValueError, match="no size given"):
+        parse_sizes(" , ")
 
 
 def test_a_stage_runs_in_its_own_process_and_reports_its_peak_memory(tmp_path):

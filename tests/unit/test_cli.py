@@ -98,6 +98,13 @@ def test_unknown_config_fails_in_one_line(invoke, tmp_path):
     assert "error: config not found: nope" in one_line_error(result)
 
 
+def test_a_config_given_twice_fails_in_one_line(invoke, tmp_path):
+    baseline_file = str(PROJECT_ROOT / "ml" / "configs" / "baseline.yaml")
+    result = invoke("train", "--config", "baseline", "--config", baseline_file, "--config",
+                    "full_regression", "--warehouse", str(tmp_path / "w.duckdb"))  # fmt: skip
+    assert one_line_error(result) == "error: config given more than once: baseline"
+
+
 def test_train_without_a_config_says_what_to_do(invoke, tmp_path):
     result = invoke("train", "--warehouse", str(tmp_path / "w.duckdb"))
     assert "--config" in one_line_error(result)
