@@ -71,10 +71,10 @@ def _writable(ctx: click.Context, param: click.Parameter, path: Path | None) -> 
     return path
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write an output file the user named (checked by `_writable`), making its folders."""
+def _folder_made(path: Path) -> Path:
+    """An output file the user named (checked by `_writable`), once its folders exist."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    return path
 
 
 warehouse_option = click.option(
@@ -320,7 +320,7 @@ def run(
         title = (f"Where `cli.py run{' --all' if train_all else ''}` spent its time "
                  f"({len(configs)} configs)")  # fmt: skip
         heading = _measurement_heading(title, dataset)
-        _write_text(profile_out, clock.markdown(heading))
+        _folder_made(profile_out).write_text(clock.markdown(heading), encoding="utf-8")
     sample_note = " (SYNTHETIC SAMPLE)" if dataset.is_sample else ""
     click.echo(
         f"run complete on {dataset.name}{sample_note}: {counts['clean_rows']} clean + "
@@ -340,7 +340,7 @@ def _emit(text: str, out_file: Path | None) -> None:
     """Print a Markdown document, and write it to `out_file` when one is given."""
     click.echo(text)
     if out_file is not None:
-        _write_text(out_file, text)
+        _folder_made(out_file).write_text(text, encoding="utf-8")
         click.echo(f"wrote {out_file}", err=True)
 
 
@@ -422,7 +422,7 @@ def predict(
         click.echo(f"rejected row {row.raw_row_number}: {row.reject_reason} "
                    f"({row.rejected_field}={row.rejected_value})", err=True)  # fmt: skip
     if output_csv is not None:
-        _write_text(output_csv, scored.predictions.to_csv(index=False))
+        scored.predictions.to_csv(_folder_made(output_csv), index=False)
     elif len(scored.predictions):  # with every row rejected, the lines above say why
         click.echo(_predictions_text(scored.predictions, scored.interval_level))
     if scored.contributions is not None:
@@ -529,6 +529,20 @@ def report(out_dir: Path | None, warehouse: Path | None) -> None:
     click.echo(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB); open it in a browser")
 
 
+def _check_can_listen(address: str, port: int) -> None:
+    """One line now if the app could not listen there: Streamlit would only log it."""
+    import socket
+
+    try:
+        family = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Streamlit's does
+            probe.bind((address, port))
+    except OSError as error:
+        raise UserError(f"cannot listen on {address}:{port}: {error.strerror} "
+                        "(another --port or --address?)") from None  # fmt: skip
+
+
 @cli.command()
 @click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
@@ -566,20 +580,6 @@ def app(port: int, address: str, warehouse: Path | None) -> None:
     click.echo(f"app: http://{address}:{port} on {paths.warehouse} (Ctrl-C stops it)", err=True)
     # Become the Streamlit server (same pid): a signal to this command reaches the server.
     os.execve(sys.executable, command, env)
-
-
-def _check_can_listen(address: str, port: int) -> None:
-    """One line now if the app could not listen there: Streamlit would only log it."""
-    import socket
-
-    try:
-        family = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0][0]
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Streamlit's does
-            probe.bind((address, port))
-    except OSError as error:
-        raise UserError(f"cannot listen on {address}:{port}: {error.strerror} "
-                        "(another --port or --address?)") from None  # fmt: skip
 
 
 @cli.command("make-sample")
