@@ -75,11 +75,13 @@ def test_scoring_sql_computes_the_features_the_build_computed(sample_run):
     assert set(reasons) <= {"implausible_streams", "duplicate_track"}
 
 
-def predict_songs(sample_run, folder: Path, rows: list[str]):
-    """`cli.py predict` of raw-format `rows` (under the raw header): (result, output CSV)."""
+def predict_songs(sample_run, folder: Path, rows: list[str], to_file: bool = True):
+    """`cli.py predict` of raw-format `rows` (under the raw header): (result, output CSV), the
+    predictions written to that file or, without `to_file`, printed."""
     songs, out = folder / "songs.csv", folder / "scored.csv"
     songs.write_text("\r\n".join([",".join(RAW_COLUMNS), *rows]) + "\r\n", encoding="latin-1")
-    result = run_cli("predict", "--input", str(songs), "--output", str(out),
+    output = ["--output", str(out)] if to_file else []
+    result = run_cli("predict", "--input", str(songs), *output,
                      "--warehouse", str(sample_run.warehouse), env=sample_run.env)  # fmt: skip
     return result, out
 
@@ -109,11 +111,8 @@ def test_predict_scores_good_rows_and_reports_bad_ones(sample_run, tmp_path: Pat
 
 
 def test_predict_with_every_row_rejected_prints_why_and_no_table(sample_run, tmp_path: Path):
-    songs = tmp_path / "songs.csv"
     broken = "Broken,Nobody,1,2023,5,1,40,0,,1,0,2,0,,95,C,Minor,140,30,35,60,0,12,4"
-    songs.write_text("\r\n".join([",".join(RAW_COLUMNS), broken]) + "\r\n", encoding="latin-1")
-    result = run_cli("predict", "--input", str(songs), "--warehouse", str(sample_run.warehouse),
-                     env=sample_run.env)  # fmt: skip
+    result, _ = predict_songs(sample_run, tmp_path, [broken], to_file=False)
     assert result.returncode == 3, result.stderr
     assert "rejected row 1: out_of_range (danceability_pct=140)" in result.stderr
     assert result.stdout.startswith("scored 0 row(s), rejected 1;"), result.stdout
