@@ -94,13 +94,18 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
         features = resolve_feature_set(feature_set)
     else:
         feature_set = "custom"
-        features = list(raw["features"] or [])
+        features = raw["features"]
+        if not isinstance(features, list) or not features:
+            raise UserError(f"{source}: 'features' must be a non-empty list of feature names")
         unknown = [name for name in features if name not in ALL_FEATURES]
-        if unknown or not features:
+        if unknown:
             raise UserError(
-                f"{source}: unknown feature(s) {', '.join(unknown) or '(none given)'} "
+                f"{source}: unknown feature(s) {', '.join(map(str, unknown))} "
                 f"(known: {', '.join(ALL_FEATURES)})"
             )
+        twice = sorted({name for name in features if features.count(name) > 1})
+        if twice:
+            raise UserError(f"{source}: feature(s) listed more than once: {', '.join(twice)}")
 
     model = raw["model"]
     if not isinstance(model, dict) or "type" not in model:

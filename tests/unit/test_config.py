@@ -47,6 +47,20 @@ def test_unknown_feature_is_named():
         parse_config(raw, "t.yaml")
 
 
+def test_features_must_be_a_list_of_distinct_names():
+    """A name given as a string, an empty list or a name listed twice fails at load (the
+    string was read letter by letter; a repeated name failed in the first fit)."""
+    for features, message in (
+        ("bpm", "'features' must be a non-empty list of feature names"),
+        ([], "'features' must be a non-empty list of feature names"),
+        (["bpm", "energy_pct", "bpm"], "feature(s) listed more than once: bpm"),
+    ):
+        raw = minimal(features=features)
+        del raw["feature_set"]
+        with pytest.raises(UserError, match=re.escape(f"t.yaml: {message}")):
+            parse_config(raw, "t.yaml")
+
+
 def test_target_is_not_accepted_as_a_feature():
     raw = minimal(features=["bpm", "log_streams"])
     del raw["feature_set"]
