@@ -21,6 +21,7 @@ from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 
+from ml.errors import UserError
 from ml.importance import heldout_importance, summarize_importance
 from ml.intervals import CALIBRATION_SHARE, Intervals, calibrate, interval_scores
 from ml.scale import capped
@@ -250,6 +251,18 @@ def permutation_test(
     return observed, (1 + at_least_as_good) / (1 + n_permutations)
 
 
+def check_folds(task: Task, y: np.ndarray, n_splits: int) -> None:
+    """Enough rows for `n_splits`-fold cross-validation: two per fold and, for a classifier's
+    stratified folds, a row of the rarer class in each (else some folds test on none)."""
+    if len(y) < n_splits * 2:
+        raise UserError(f"{len(y)} rows are too few for {n_splits}-fold cross-validation")
+    if task.is_classification:
+        rarer = int(np.bincount(y.astype(int), minlength=2).min())
+        if rarer < n_splits:
+            raise UserError(f"{rarer} rows of the rarer class are too few for {n_splits}-fold "
+                            "stratified cross-validation")  # fmt: skip
+
+
 def cross_validate(
     model: Pipeline,
     X: pd.DataFrame,
@@ -280,8 +293,7 @@ def cross_validate(
     unless `predict_held_out` predicts the test rows elsewhere (then `X` needs only the rows
     of ml/train.py's `rows_read`).
     """
-    if len(y) < n_splits * 2:
-        raise ValueError(f"{len(y)} rows are too few for {n_splits}-fold cross-validation")
+    check_folds(task, y, n_splits)
     pool = pool or JobPool()
     folds = outer_folds(task, y, n_splits, n_repeats, seed, max_train_rows, importance_repeats,
                         importance_folds, max_importance_rows)  # fmt: skip

@@ -30,6 +30,7 @@ from ml.train import (
     FittedConfig,
     TrainingInputs,
     TrainResult,
+    check_every_config_fits,
     fit_and_evaluate,
     log_to_mlflow,
     rows_read,
@@ -182,6 +183,7 @@ def train_configs(
     from ml import tracking
 
     inputs = read_training_inputs(paths.spark_dir)
+    check_every_config_fits(configs, inputs.features)
     track_ids = inputs.features[ID_COLUMN].to_numpy()
     wanted = [rows_read(config, target_vector(inputs.features, config.task)) for config in configs]
     rows = read_rows(paths.spark_dir, track_ids, np.unique(np.concatenate(wanted)))

@@ -20,10 +20,12 @@ from threadpoolctl import threadpool_limits
 
 from ml import warehouse
 from ml.config import TrainConfig
+from ml.errors import UserError
 from ml.evaluate import (
     CVResult,
     HeldOutPredictor,
     best_f1_threshold,
+    check_folds,
     cross_validate,
     fold_score_rows,
     outer_folds,
@@ -271,6 +273,16 @@ def fit_and_evaluate(
     )  # fmt: skip
 
 
+def check_every_config_fits(configs: list[TrainConfig], features: pd.DataFrame) -> None:
+    """Every config's folds fit these rows (ml/evaluate.py's check_folds), checked before any
+    fit starts."""
+    for config in configs:
+        try:
+            check_folds(config.task, target_vector(features, config.task), config.cv.n_splits)
+        except UserError as error:
+            raise UserError(f"{config.name}: {error}") from None
+
+
 def train_configs(
     configs: list[TrainConfig], paths: Paths, progress: Callable[[str], None] = lambda m: None,
     clock: Clock | None = None,
@@ -282,6 +294,7 @@ def train_configs(
     clock = clock or Clock()
     with clock.measure("", "read features"):
         inputs = read_training_inputs(paths.warehouse)
+    check_every_config_fits(configs, inputs.features)
     n_rows = len(inputs.features)
     is_small = not any(plan_training(config.cv, n_rows).is_scaled_down for config in configs)
     workers = default_workers() if is_small else 1

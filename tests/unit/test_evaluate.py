@@ -2,8 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml.errors import UserError
 from ml.evaluate import (
     best_f1_threshold,
+    check_folds,
     cross_validate,
     permutation_test,
     summarize,
@@ -78,8 +80,18 @@ def test_same_seed_gives_identical_metrics_and_another_seed_does_not():
 def test_too_few_rows_for_the_folds_is_an_error():
     X, y = synthetic(rows=6)
     model = make_pipeline_for(REGRESSION, "ridge", {}, list(X.columns), seed=0)
-    with pytest.raises(ValueError, match="6 rows are too few for 5-fold"):
+    with pytest.raises(UserError, match="6 rows are too few for 5-fold"):
         cross_validate(model, X, y, REGRESSION, n_splits=5, n_repeats=1)
+
+
+def test_stratified_folds_need_a_row_of_the_rarer_class_each():
+    """scikit-learn only warns, then tests some folds on no positive row at all."""
+    labels = np.array([1] * 4 + [0] * 36)
+    check_folds(CLASSIFICATION, labels, 4)
+    with pytest.raises(UserError, match="4 rows of the rarer class are too few for 5-fold"):
+        check_folds(CLASSIFICATION, labels, 5)
+    with pytest.raises(UserError, match="0 rows of the rarer class"):
+        check_folds(CLASSIFICATION, np.zeros(40, dtype=int), 2)
 
 
 def test_permutation_test_separates_signal_from_noise():

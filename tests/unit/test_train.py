@@ -1,16 +1,21 @@
-"""A training command's champions: chosen once, after every config is recorded."""
+"""A training command: every config's folds checked before any fit; the champions chosen once,
+after every config is recorded."""
 
 import sys
+from dataclasses import replace
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import ml
 from ml import warehouse
+from ml.config import load_config
+from ml.errors import UserError
 from ml.profile import Clock
 from ml.tasks import CLASSIFICATION, REGRESSION
-from ml.train import TrainResult, promote_best
+from ml.train import TrainResult, check_every_config_fits, promote_best
 
 
 def recorded(name, task, version, score):
@@ -65,3 +70,14 @@ def test_nothing_promoted_leaves_the_warehouse_registry_alone(registry):
     assert promote([recorded("weak", CLASSIFICATION, "1", 0.1)]) == []
     assert registry.offered == [("classification", "1", 0.1, "abc")]
     assert registry.rewrites == 0
+
+
+def test_every_configs_folds_are_checked_before_any_fit_naming_the_config():
+    """A config with more folds than the rows allow fails before the workers start."""
+    features = pd.DataFrame({"log_streams": np.linspace(10, 20, 40),
+                             "is_top_decile": [1] * 6 + [0] * 34})  # fmt: skip
+    regression, classification = load_config("full_regression"), load_config("full_classification")
+    check_every_config_fits([regression, classification], features)  # 5 folds fit
+    too_many = replace(classification, cv=replace(classification.cv, n_splits=7))
+    with pytest.raises(UserError, match="^full_classification: 6 rows of the rarer class"):
+        check_every_config_fits([regression, too_many], features)
