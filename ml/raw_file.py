@@ -19,6 +19,13 @@ RAW_COLUMNS = [
 SNIFF_BYTES = 1 << 20
 # Every refusal of a file ends with this: where the expected file comes from.
 FORMAT_HINT = "expected: the Kaggle spotify-2023.csv, see the README, 'Getting the real data'"
+# What a file that is not yet the CSV often is, told by its first bytes.
+NOT_YET_CSV = {
+    b"PK\x03\x04": "a zip archive (as Kaggle downloads it): extract the CSV from it first",
+    b"\x1f\x8b": "gzip-compressed: decompress it first",
+    codecs.BOM_UTF16_LE: "UTF-16 text: save it as UTF-8 or latin-1",
+    codecs.BOM_UTF16_BE: "UTF-16 text: save it as UTF-8 or latin-1",
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,9 @@ def inspect_raw_csv(path: Path) -> RawFileFormat:
         head = handle.read(SNIFF_BYTES)
     if not head.strip():
         raise _refuse(path, "the file is empty")
+    for first_bytes, reason in NOT_YET_CSV.items():
+        if head.startswith(first_bytes):
+            raise _refuse(path, reason)
     if b"\x00" in head:
         raise _refuse(path, "not a CSV file (binary content)")
     encoding = detect_encoding(head)

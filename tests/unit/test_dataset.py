@@ -1,8 +1,13 @@
+import gzip
+import re
+import zipfile
+
 import pytest
 
 from ml import dataset
 from ml.dataset import file_sha256, resolve_raw_csv
 from ml.errors import UserError
+from ml.raw_file import inspect_raw_csv
 from ml.settings import RAW_CSV_ENV, SAMPLE_CSV
 
 
@@ -42,3 +47,21 @@ def test_sha256_of_a_known_file(tmp_path):
     path = tmp_path / "abc.txt"
     path.write_bytes(b"abc")
     assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_a_compressed_or_utf16_file_is_refused_saying_what_it_is(tmp_path):
+    """Kaggle downloads a zip; each of these used to be "not a CSV file (binary content)"."""
+    sample = SAMPLE_CSV.read_bytes()
+    archive = tmp_path / "top-spotify-songs-2023.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("spotify-2023.csv", sample)
+    files = {
+        archive: "a zip archive (as Kaggle downloads it): extract the CSV from it first",
+        tmp_path / "spotify-2023.csv.gz": "gzip-compressed: decompress it first",
+        tmp_path / "utf16.csv": "UTF-16 text: save it as UTF-8 or latin-1",
+    }
+    (tmp_path / "spotify-2023.csv.gz").write_bytes(gzip.compress(sample))
+    (tmp_path / "utf16.csv").write_bytes(sample.decode("latin-1").encode("utf-16"))
+    for path, reason in files.items():
+        with pytest.raises(UserError, match=re.escape(f"{path}: {reason} (expected: the Kaggle")):
+            inspect_raw_csv(path)
