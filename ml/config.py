@@ -117,7 +117,9 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
             f"{source}: model type '{model_type}' is not available for {task.name} "
             f"(available: {', '.join(task.model_types)})"
         )
-    params = dict(model.get("params") or {})
+    params = model.get("params") or {}
+    if not isinstance(params, dict):
+        raise UserError(f"{source}: 'model.params' must map parameter names to values")
     try:
         make_estimator(task, model_type, params, seed=0)
     except (ValueError, TypeError) as error:
@@ -128,12 +130,13 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
     if not isinstance(cv_raw, dict):
         raise UserError(f"{source}: 'cv' must be a mapping")
     _reject_unknown(set(cv_raw), CV_KEYS, "'cv'", source)
-    try:
-        # Each setting read as its default's type: an int, or the interval level's float.
-        cv = CVSettings(**{key: type(getattr(CVSettings, key))(value)
-                           for key, value in cv_raw.items()})  # fmt: skip
-    except (ValueError, TypeError) as error:
-        raise UserError(f"{source}: cv: {error}") from None
+    for key, value in cv_raw.items():
+        # Of its default's type, as written: a whole number, or the interval level's number.
+        is_number = isinstance(getattr(CVSettings, key), float)
+        if isinstance(value, bool) or not isinstance(value, (int, float) if is_number else int):
+            kind = "a number" if is_number else "a whole number"
+            raise UserError(f"{source}: cv.{key} must be {kind}, got {value!r}")
+    cv = CVSettings(**cv_raw)
     if cv.n_splits < 2 or cv.n_repeats < 1 or cv.n_permutations < 0 or cv.importance_repeats < 0:
         raise UserError(
             f"{source}: cv needs n_splits >= 2, n_repeats >= 1, "
@@ -143,6 +146,8 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
         raise UserError(
             f"{source}: cv needs large_data_repeats, max_train_rows and max_importance_rows >= 1"
         )
+    if not 0 <= cv.seed < 2**32:
+        raise UserError(f"{source}: cv needs 0 <= seed < 2**32, got {cv.seed}")
     if not 0 < cv.interval_level < 1:
         raise UserError(f"{source}: cv needs 0 < interval_level < 1, got {cv.interval_level}")
 

@@ -99,11 +99,24 @@ def test_cv_settings_are_read_and_checked():
     assert (config.cv.n_splits, config.cv.n_repeats, config.cv.seed) == (3, 2, 7)
     with pytest.raises(UserError, match="unknown key\\(s\\) folds in 'cv'"):
         parse_config(minimal(cv={"folds": 3}), "t.yaml")
-    assert parse_config(minimal(cv={"interval_level": "0.8"}), "t.yaml").cv.interval_level == 0.8
-    with pytest.raises(UserError, match="t.yaml: cv needs 0 < interval_level < 1, got 90.0"):
+    assert parse_config(minimal(cv={"interval_level": 0.8}), "t.yaml").cv.interval_level == 0.8
+    with pytest.raises(UserError, match="t.yaml: cv needs 0 < interval_level < 1, got 90"):
         parse_config(minimal(cv={"interval_level": 90}), "t.yaml")
-    with pytest.raises(UserError, match="t.yaml: cv: invalid literal for int"):
-        parse_config(minimal(cv={"n_splits": "five"}), "t.yaml")
+    # As written, never converted: 5.5 and true used to become 5 and 1 folds, silently.
+    for key, value, message in (
+        ("n_splits", "five", "cv.n_splits must be a whole number, got 'five'"),
+        ("n_splits", 5.5, "cv.n_splits must be a whole number, got 5.5"),
+        ("n_repeats", True, "cv.n_repeats must be a whole number, got True"),
+        ("interval_level", "0.8", "cv.interval_level must be a number, got '0.8'"),
+        ("seed", -1, "cv needs 0 <= seed < 2**32, got -1"),
+    ):
+        with pytest.raises(UserError, match=re.escape(f"t.yaml: {message}")):
+            parse_config(minimal(cv={key: value}), "t.yaml")
+
+
+def test_model_params_must_be_a_mapping():
+    with pytest.raises(UserError, match="t.yaml: 'model.params' must map parameter names"):
+        parse_config(minimal(model={"type": "ridge", "params": [1, 2]}), "t.yaml")
 
 
 def test_missing_config_lists_the_known_ones():
