@@ -79,6 +79,8 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
     for required in ("name", "task", "model"):
         if required not in raw:
             raise UserError(f"{source}: missing required key '{required}'")
+    if raw["name"] is None or not str(raw["name"]).strip():
+        raise UserError(f"{source}: 'name' is empty")
     if raw["task"] not in TASKS:
         raise UserError(f"{source}: task must be one of {', '.join(TASKS)}, got '{raw['task']}'")
     task = TASKS[raw["task"]]

@@ -114,6 +114,13 @@ def test_cv_settings_are_read_and_checked():
             parse_config(minimal(cv={key: value}), "t.yaml")
 
 
+def test_an_empty_name_is_refused():
+    """`name:` left empty used to train a config named "None"."""
+    for name in (None, "", "  "):
+        with pytest.raises(UserError, match="t.yaml: 'name' is empty"):
+            parse_config(minimal(name=name), "t.yaml")
+
+
 def test_model_params_must_be_a_mapping():
     with pytest.raises(UserError, match="t.yaml: 'model.params' must map parameter names"):
         parse_config(minimal(model={"type": "ridge", "params": [1, 2]}), "t.yaml")
