@@ -200,9 +200,17 @@ def expand_grid(raw: dict, source: str) -> list[dict]:
     if not isinstance(grid, dict) or "feature_sets" not in grid:
         raise UserError(f"{source}: 'grid' must be a mapping with 'feature_sets'")
     _reject_unknown(set(grid), GRID_BODY_KEYS, "'grid'", source)
+    if not isinstance(grid["feature_sets"], list) or not grid["feature_sets"]:
+        raise UserError(f"{source}: 'grid.feature_sets' must be a non-empty list")
+    models = {task: grid.get(task) or {} for task in TASKS}
+    for task, by_type in models.items():
+        if not isinstance(by_type, dict):
+            raise UserError(f"{source}: 'grid.{task}' must map model types to their parameters")
+    if not any(models.values()):
+        raise UserError(f"{source}: the grid names no model (under {' or '.join(TASKS)})")
     expanded = []
-    for task in TASKS:
-        for model_type, params in (grid.get(task) or {}).items():
+    for task, by_type in models.items():
+        for model_type, params in by_type.items():
             for feature_set in grid["feature_sets"]:
                 expanded.append({
                     "name": f"{task}_{feature_set}_{model_type}",

@@ -191,6 +191,23 @@ def test_grid_file_expands_and_checks_its_keys(tmp_path: Path):
         load_configs(path)
 
 
+def test_a_grid_that_names_nothing_or_is_misshapen_is_refused(tmp_path: Path):
+    """A grid of no configs used to train the default eight instead; a list of model types a
+    traceback; a feature set written as text was read letter by letter."""
+    path = tmp_path / "grid.yaml"
+    ridge = "  regression: {ridge: {}}\n"
+    not_a_list = "'grid.feature_sets' must be a non-empty list"
+    for body, message in (
+        ("  feature_sets: [audio]\n", "the grid names no model (under regression or"),
+        ("  feature_sets: []\n" + ridge, not_a_list),
+        ("  feature_sets: audio\n" + ridge, not_a_list),
+        ("  feature_sets: [audio]\n  regression: [ridge]\n", "'grid.regression' must map model"),
+    ):
+        path.write_text("grid:\n" + body)
+        with pytest.raises(UserError, match=re.escape(f"{path}: {message}")):
+            load_configs(path)
+
+
 def test_a_search_is_read_and_each_candidate_checked():
     searched = minimal(model={"type": "random_forest", "search": {"max_depth": [3, None]}})
     assert parse_config(searched, "t.yaml").search == {"max_depth": [3, None]}
