@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ml.errors import UserError
-from ml.settings import MAX_REJECTED_SHARE
+from ml.settings import MAX_REJECTED_SHARE, REPORT_FILE
 
 EXIT_USER_ERROR = 1
 EXIT_ROWS_REJECTED = 3
@@ -509,23 +509,32 @@ def models(warehouse: Path | None) -> None:
     click.echo(f"{len(versions)} model version(s)", err=True)
 
 
+def _report_file(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
+    """--out names the .html file, or the folder report.html goes in; checked as `_writable`."""
+    if path is None:
+        return None
+    is_file = path.suffix == ".html" and not path.is_dir()
+    return _writable(ctx, param, path if is_file else path / REPORT_FILE)
+
+
 @cli.command()
 @click.option(
     "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    "out_file",
+    type=click.Path(path_type=Path),
     default=None,
-    callback=_writable,
-    help="Folder for report.html [default: warehouse/reports/, beside the DuckDB file].",
+    callback=_report_file,
+    help=f"The .html file to write, or a folder for {REPORT_FILE} [default: "
+    f"warehouse/reports/{REPORT_FILE}, beside the DuckDB file].",
 )
 @warehouse_option
-def report(out_dir: Path | None, warehouse: Path | None) -> None:
+def report(out_file: Path | None, warehouse: Path | None) -> None:
     """Write one self-contained HTML report: dataset, correlations, experiments, plots."""
     from ml.report import write_report
     from ml.settings import resolve_paths
 
     progress = Progress()
-    target = write_report(resolve_paths(warehouse), out_dir, progress=progress.detail)
+    target = write_report(resolve_paths(warehouse), out_file, progress=progress.detail)
     click.echo(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB); open it in a browser")
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ml import warehouse
-from ml.settings import Paths
+from ml.settings import REPORT_FILE, Paths
 from ml.summaries import (
     REJECT_REASONS_SQL,
     champion_run,
@@ -27,7 +27,6 @@ from ml.summaries import (
 )
 from ml.tasks import TASKS
 
-REPORT_FILE = "report.html"
 ROW_WARNINGS_SQL = """
 select warning, count(*) as rows, min(raw_row_number) as first_raw_row
 from audit.row_warnings
@@ -244,9 +243,9 @@ def render_html(
 
 
 def write_report(
-    paths: Paths, out_dir: Path | None = None, progress: Callable[[str], None] = lambda _: None
+    paths: Paths, target: Path | None = None, progress: Callable[[str], None] = lambda _: None
 ) -> Path:
-    """Write report.html into `out_dir` (default: reports/ beside the warehouse)."""
+    """Write the report to `target` (default: reports/report.html beside the warehouse)."""
     from ml import plots
 
     data = load_report_data(paths)
@@ -257,7 +256,7 @@ def write_report(
         progress(f"plotting {run['config_name']} ({number}/{len(plotted)})")
         label = f"{run['config_name']} — {run['task']}, {run['model_type']}, {run['feature_set']}"
         images[label] = run_images(paths, pd.Series(run))
-    target = (out_dir or paths.reports_dir) / REPORT_FILE
+    target = target or paths.reports_dir / REPORT_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     html_text = render_html(data, correlation_png, images, interval_section(paths, data))
     target.write_text(html_text, encoding="utf-8")

@@ -12,10 +12,13 @@ from support.runs import run_cli
 
 
 def test_report_command_writes_one_self_contained_page(sample_run, tmp_path):
-    result = run_cli("report", "--out", str(tmp_path), "--warehouse", str(sample_run.warehouse),
+    """To the .html file --out names (a folder gets report.html; the unit tests check that)."""
+    target = tmp_path / "spotify-report.html"
+    result = run_cli("report", "--out", str(target), "--warehouse", str(sample_run.warehouse),
                      env=sample_run.env)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert result.stdout.startswith(f"wrote {target} (")
+    page = target.read_text(encoding="utf-8")
     sha256 = check.scalar(sample_run, "select dataset_sha256 from audit.build_dataset")
     assert sha256 in page
     for reason in ("duplicate_track", "unparseable_number", "implausible_streams"):

@@ -154,6 +154,28 @@ def test_an_output_path_under_a_file_fails_before_any_work(invoke, tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file"]
 
 
+def test_report_out_names_the_html_file_or_the_folder_it_goes_in(invoke, monkeypatch, tmp_path):
+    """`--out report.html` used to make a folder of that name, with report.html inside."""
+    import ml.report
+
+    written = []
+
+    def write_report(paths, target, progress):
+        written.append(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("<html></html>")
+        return target
+
+    monkeypatch.setattr(ml.report, "write_report", write_report)
+    (tmp_path / "old.html").mkdir()  # a folder, though its name ends in .html
+    for out, expected in (("mine.html", "mine.html"), ("reports", "reports/report.html"),
+                          ("old.html", "old.html/report.html")):  # fmt: skip
+        result = invoke("report", "--out", str(tmp_path / out),
+                        "--warehouse", str(tmp_path / "w.duckdb"))  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert written.pop() == tmp_path / expected
+
+
 def test_sql_prints_the_columns_of_an_empty_result_and_refuses_an_empty_query(invoke, tmp_path):
     warehouse = tmp_path / "w.duckdb"
     duckdb.connect(str(warehouse)).close()
