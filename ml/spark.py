@@ -48,6 +48,7 @@ def session(spark_dir: Path):
     # conversions this project makes are checked against DuckDB's by tests/spark/.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     try:
+        from pyspark.errors import PySparkRuntimeError
         from pyspark.sql import SparkSession
     except ImportError as error:
         raise UserError(f"the Spark engine needs pyspark and dbt-spark: {INSTALL_HINT}") from error
@@ -69,7 +70,12 @@ def session(spark_dir: Path):
     local = {"spark.sql.ansi.enabled": "false", "spark.sql.execution.arrow.pyspark.enabled": "true"}
     for key, value in {**conf, **local}.items():
         builder = builder.config(key, value)
-    started = builder.getOrCreate()
+    try:
+        started = builder.getOrCreate()
+    except PySparkRuntimeError as error:  # e.g. no Java, or JAVA_HOME naming none
+        java_home = os.environ.get("JAVA_HOME", "unset")
+        raise UserError(f"Spark did not start ({error.getCondition()}; JAVA_HOME {java_home}): "
+                        f"{INSTALL_HINT}") from None  # fmt: skip
     started.sparkContext.setLogLevel("ERROR")
     return started
 

@@ -233,3 +233,16 @@ def test_training_on_spark_without_a_spark_build_fails_in_one_line(tmp_path) -> 
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: no Spark build in {tmp_path / 'spark'} (run `python cli.py build --engine spark`)"
     )
+
+
+def test_a_spark_build_without_java_fails_in_one_line(tmp_path) -> None:
+    """pyspark's launcher error used to end the command as a traceback."""
+    env = {**cli_env(tmp_path / "mlflow"), "JAVA_HOME": str(tmp_path / "no-java")}
+    result = run_cli("build", "--engine", "spark", "--warehouse", str(tmp_path / "spotify.duckdb"),
+                     env=env)  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: Spark did not start (JAVA_GATEWAY_EXITED; JAVA_HOME {tmp_path / 'no-java'}): "
+        "pip install -r requirements-spark.txt (and a Java 17 runtime)"
+    )
