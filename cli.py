@@ -443,13 +443,13 @@ def predict(
 @cli.command()
 @click.argument("query")
 @click.option("--max-rows", default=50, show_default=True, type=click.IntRange(min=1),
-              help="Rows to print.")  # fmt: skip
+              help="Rows to print (the rest are counted, not fetched).")  # fmt: skip
 @warehouse_option
 def sql(query: str, max_rows: int, warehouse: Path | None) -> None:
     """Run a read-only SQL QUERY (or the query in a .sql file, e.g. docs/queries/*.sql) on the
     warehouse and print the result."""
     from ml.settings import resolve_paths
-    from ml.warehouse import run_query
+    from ml.warehouse import preview_query
 
     if query.endswith(".sql"):
         if not Path(query).is_file():
@@ -457,12 +457,13 @@ def sql(query: str, max_rows: int, warehouse: Path | None) -> None:
         query = Path(query).read_text(encoding="utf-8")
     if not query.strip():
         raise UserError("the query is empty")
-    result = run_query(resolve_paths(warehouse).warehouse, query)
-    if result.empty:  # its column names, not pandas' "Empty DataFrame"
-        click.echo("  ".join(map(str, result.columns)))
+    shown, total = preview_query(resolve_paths(warehouse).warehouse, query, max_rows)
+    if shown.empty:  # its column names, not pandas' "Empty DataFrame"
+        click.echo("  ".join(map(str, shown.columns)))
     else:
-        click.echo(result.to_string(index=False, max_rows=max_rows, max_cols=30))
-    click.echo(f"{len(result)} row(s)", err=True)
+        click.echo(shown.to_string(index=False, max_cols=30))
+    more = f" (the first {len(shown)} shown; --max-rows)" if total > len(shown) else ""
+    click.echo(f"{total} row(s){more}", err=True)
 
 
 @cli.command("compare")

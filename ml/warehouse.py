@@ -579,11 +579,31 @@ def append_rows(path: Path, table: str, frame: pd.DataFrame, method: str = "arro
 
 
 def run_query(path: Path, sql: str) -> pd.DataFrame:
-    """Run a user's query on a read-only connection: it cannot change the warehouse."""
+    """Run a query on a read-only connection: it cannot change the warehouse."""
+    with _user_query(path, sql) as relation:
+        return relation.df() if relation is not None else _empty_frame([])
+
+
+def preview_query(path: Path, sql: str, max_rows: int) -> tuple[pd.DataFrame, int]:
+    """A user's query on a read-only connection: its first `max_rows` rows, and how many it
+    returns. A longer result is counted by DuckDB, not fetched: millions of rows are never
+    held in memory to print a few."""
+    with _user_query(path, sql) as relation:
+        if relation is None:  # a statement that returns no rows, e.g. `set`
+            return _empty_frame([]), 0
+        shown = relation.limit(max_rows + 1).df()
+        if len(shown) <= max_rows:
+            return shown, len(shown)
+        return shown.head(max_rows), relation.aggregate("count(*)").fetchall()[0][0]
+
+
+@contextmanager
+def _user_query(path: Path, sql: str) -> Iterator[duckdb.DuckDBPyRelation | None]:
+    """`sql` on a read-only connection, as a relation (None for a statement without rows) read
+    inside; a DuckDB error, as it runs or as its rows are read, becomes one line."""
     with connect(path, read_only=True) as connection:
         try:
-            relation = connection.sql(sql)
-            return relation.df() if relation is not None else _empty_frame([])
+            yield connection.sql(sql)
         except duckdb.Error as error:
             first_line = str(error).strip().splitlines()[0]
             raise UserError(f"query failed: {first_line}") from error

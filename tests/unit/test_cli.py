@@ -186,6 +186,19 @@ def test_sql_prints_the_columns_of_an_empty_result_and_refuses_an_empty_query(in
     )
 
 
+def test_sql_prints_the_first_rows_of_a_long_result_and_counts_them_all(invoke, tmp_path):
+    """Counted by DuckDB, not fetched: printing 50 of a million rows held them all before."""
+    warehouse = tmp_path / "w.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    query = "select range as n from range(1000000) order by n desc"
+    result = invoke("sql", "--warehouse", str(warehouse), "--max-rows", "3", query)
+    assert result.exit_code == 0
+    assert result.stdout.split() == ["n", "999999", "999998", "999997"]
+    assert result.stderr.strip() == "1000000 row(s) (the first 3 shown; --max-rows)"
+    exact = invoke("sql", "--warehouse", str(warehouse), "--max-rows", "3", "select 1 as n")
+    assert exact.stdout.split() == ["n", "1"] and exact.stderr.strip() == "1 row(s)"
+
+
 def test_app_on_a_port_in_use_fails_in_one_line(invoke, tmp_path, monkeypatch):
     warehouse = tmp_path / "w.duckdb"
     duckdb.connect(str(warehouse)).close()
