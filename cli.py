@@ -205,14 +205,13 @@ def _select_configs(
     command-line overrides applied."""
     from dataclasses import replace
 
-    from ml.config import all_configs, default_configs, load_configs
+    from ml.config import all_configs, default_configs, given_twice, load_configs
 
     if config_refs and every:
         raise UserError("give --config or --all, not both")
     configs = [c for ref in config_refs for c in load_configs(ref)]
-    names = [config.name for config in configs]
-    if len(set(names)) < len(names):
-        twice = sorted({name for name in names if names.count(name) > 1})
+    twice = given_twice([config.name for config in configs])
+    if twice:
         raise UserError(f"config given more than once: {', '.join(twice)}")
     configs = configs or (all_configs() if every else default_configs())
     overrides = {"n_repeats": cv_repeats, "n_permutations": permutations}

@@ -62,6 +62,11 @@ class TrainConfig:
     description: str = ""
 
 
+def given_twice(names: list) -> list[str]:
+    """The names that occur more than once in `names`, sorted."""
+    return sorted({str(name) for name in names if names.count(name) > 1})
+
+
 def _reject_unknown(keys: set[str], allowed: set[str], where: str, source: str) -> None:
     unknown = sorted(keys - allowed)
     if unknown:
@@ -105,7 +110,7 @@ def parse_config(raw: Any, source: str) -> TrainConfig:
                 f"{source}: unknown feature(s) {', '.join(map(str, unknown))} "
                 f"(known: {', '.join(ALL_FEATURES)})"
             )
-        twice = sorted({name for name in features if features.count(name) > 1})
+        twice = given_twice(features)
         if twice:
             raise UserError(f"{source}: feature(s) listed more than once: {', '.join(twice)}")
 
