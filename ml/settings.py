@@ -76,6 +76,20 @@ def resolve_paths(warehouse: str | Path | None = None) -> Paths:
             f"warehouse {warehouse_path}: DuckDB keeps the name '{catalog}' for a "
             "catalog of its own; choose another name"
         )
+    if warehouse_path.is_file() and not _is_duckdb_file(warehouse_path):
+        raise UserError(
+            f"warehouse {warehouse_path} is not a DuckDB file (a raw CSV goes to --raw)"
+        )
     mlflow_dir = os.environ.get(MLFLOW_DIR_ENV)
     mlflow_path = Path(mlflow_dir).expanduser().resolve() if mlflow_dir else warehouse_path.parent
     return Paths(warehouse=warehouse_path, mlflow_dir=mlflow_path)
+
+
+def _is_duckdb_file(path: Path) -> bool:
+    """DuckDB's file header: an 8-byte checksum, then the magic bytes DUCK. (DuckDB opens an
+    existing .csv, .parquet or .json file as data in memory, not as a database.)"""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(12)[8:] == b"DUCK"
+    except OSError:  # unreadable: DuckDB says why when it opens it
+        return True

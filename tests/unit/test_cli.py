@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from ml.settings import PROJECT_ROOT
+from ml.settings import PROJECT_ROOT, SAMPLE_CSV
 
 COMMANDS = ["build", "train", "run", "predict", "sql", "results", "models", "make-sample",
             "macro-limits", "compare"]  # fmt: skip
@@ -197,6 +197,19 @@ def test_sql_prints_the_first_rows_of_a_long_result_and_counts_them_all(invoke, 
     assert result.stderr.strip() == "1000000 row(s) (the first 3 shown; --max-rows)"
     exact = invoke("sql", "--warehouse", str(warehouse), "--max-rows", "3", "select 1 as n")
     assert exact.stdout.split() == ["n", "1"] and exact.stderr.strip() == "1 row(s)"
+
+
+def test_a_file_that_is_not_duckdb_as_the_warehouse_fails_before_any_work(invoke, tmp_path):
+    """A CSV given as --warehouse: DuckDB opened it as data ("Cannot launch in-memory database
+    in read-only mode"), and a build ran dbt into a compilation error."""
+    raw = tmp_path / "spotify-2023.csv"
+    raw.write_bytes(SAMPLE_CSV.read_bytes())
+    for command in (("sql", "select 1"), ("build", "--raw", str(raw)), ("models",)):
+        result = invoke(*command, "--warehouse", str(raw))
+        assert one_line_error(result) == (
+            f"error: warehouse {raw} is not a DuckDB file (a raw CSV goes to --raw)"
+        ), command
+    assert raw.read_bytes() == SAMPLE_CSV.read_bytes()
 
 
 def test_app_on_a_port_in_use_fails_in_one_line(invoke, tmp_path, monkeypatch):
