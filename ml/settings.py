@@ -76,7 +76,7 @@ def resolve_paths(warehouse: str | Path | None = None) -> Paths:
             f"warehouse {warehouse_path}: DuckDB keeps the name '{catalog}' for a "
             "catalog of its own; choose another name"
         )
-    if warehouse_path.is_file() and not _is_duckdb_file(warehouse_path):
+    if warehouse_path.exists() and not _is_duckdb_file(warehouse_path):
         raise UserError(
             f"warehouse {warehouse_path} is not a DuckDB file (a raw CSV goes to --raw)"
         )
@@ -91,5 +91,7 @@ def _is_duckdb_file(path: Path) -> bool:
     try:
         with path.open("rb") as handle:
             return handle.read(12)[8:] == b"DUCK"
+    except IsADirectoryError:
+        return False
     except OSError:  # unreadable: DuckDB says why when it opens it
         return True

@@ -199,16 +199,20 @@ def test_sql_prints_the_first_rows_of_a_long_result_and_counts_them_all(invoke, 
     assert exact.stdout.split() == ["n", "1"] and exact.stderr.strip() == "1 row(s)"
 
 
-def test_a_file_that_is_not_duckdb_as_the_warehouse_fails_before_any_work(invoke, tmp_path):
-    """A CSV given as --warehouse: DuckDB opened it as data ("Cannot launch in-memory database
-    in read-only mode"), and a build ran dbt into a compilation error."""
+def test_a_file_that_is_not_duckdb_as_the_warehouse_fails_before_any_work(
+    invoke, monkeypatch, tmp_path
+):
+    """A CSV given as the warehouse: DuckDB opened it as data ("Cannot launch in-memory
+    database in read-only mode"), and a build ran dbt into a compilation error. A folder in
+    SPOTIFY_WAREHOUSE (--warehouse refuses one itself) was "not found"."""
     raw = tmp_path / "spotify-2023.csv"
     raw.write_bytes(SAMPLE_CSV.read_bytes())
     for command in (("sql", "select 1"), ("build", "--raw", str(raw)), ("models",)):
-        result = invoke(*command, "--warehouse", str(raw))
-        assert one_line_error(result) == (
-            f"error: warehouse {raw} is not a DuckDB file (a raw CSV goes to --raw)"
-        ), command
+        for warehouse in (raw, tmp_path):
+            monkeypatch.setenv("SPOTIFY_WAREHOUSE", str(warehouse))
+            assert one_line_error(invoke(*command)) == (
+                f"error: warehouse {warehouse} is not a DuckDB file (a raw CSV goes to --raw)"
+            ), (command, warehouse)
     assert raw.read_bytes() == SAMPLE_CSV.read_bytes()
 
 
