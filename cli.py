@@ -415,6 +415,8 @@ def predict(
     from ml.predict import load_scorer, score_csv
     from ml.settings import resolve_paths
 
+    if output_csv is not None and output_csv.resolve() == input_csv.resolve():
+        raise UserError(f"--output {output_csv} would overwrite the songs of --input")
     scorer = load_scorer(resolve_paths(warehouse))
     scored = score_csv(input_csv.resolve(), scorer, Progress().step, explain=explain)
     for row in scored.rejected.itertuples():

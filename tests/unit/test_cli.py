@@ -154,6 +154,17 @@ def test_an_output_path_under_a_file_fails_before_any_work(invoke, tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file"]
 
 
+def test_predict_refuses_to_write_over_its_input(invoke, tmp_path):
+    """The songs file was replaced by its predictions."""
+    songs = tmp_path / "songs.csv"
+    songs.write_bytes(SAMPLE_CSV.read_bytes())
+    same = str(tmp_path / "." / "songs.csv")
+    result = invoke("predict", "--input", str(songs), "--output", same,
+                    "--warehouse", str(tmp_path / "w.duckdb"))  # fmt: skip
+    assert one_line_error(result) == f"error: --output {same} would overwrite the songs of --input"
+    assert songs.read_bytes() == SAMPLE_CSV.read_bytes()
+
+
 def test_report_out_names_the_html_file_or_the_folder_it_goes_in(invoke, monkeypatch, tmp_path):
     """`--out report.html` used to make a folder of that name, with report.html inside."""
     import ml.report
