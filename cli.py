@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ml.errors import UserError
+from ml.errors import UserError, read_user_text
 from ml.settings import MAX_REJECTED_SHARE, REPORT_FILE
 
 EXIT_USER_ERROR = 1
@@ -455,7 +455,7 @@ def sql(query: str, max_rows: int, warehouse: Path | None) -> None:
     if query.endswith(".sql"):
         if not Path(query).is_file():
             raise UserError(f"{query}: no such query file")
-        query = Path(query).read_text(encoding="utf-8")
+        query = read_user_text(Path(query))
     if not query.strip():
         raise UserError("the query is empty")
     shown, total = preview_query(resolve_paths(warehouse).warehouse, query, max_rows)

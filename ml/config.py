@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from ml.errors import UserError
+from ml.errors import UserError, read_user_text
 from ml.features import ALL_FEATURES, FEATURE_SETS, resolve_feature_set
 from ml.pipeline import make_estimator
 from ml.settings import CONFIGS_DIR
@@ -230,7 +230,7 @@ def expand_grid(raw: dict, source: str) -> list[dict]:
 
 def _read_yaml(path: Path):
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(read_user_text(path))
     except yaml.YAMLError as error:
         raise UserError(f"{path}: not valid YAML ({error.__class__.__name__})") from error
 

@@ -1,5 +1,16 @@
-"""The one exception type for problems a user can fix; the CLI prints it as one line."""
+"""The one exception type for problems a user can fix (the CLI prints it as one line), and the
+reading of a text file the user wrote, which raises it for a file that is not UTF-8."""
+
+from pathlib import Path
 
 
 class UserError(Exception):
     """Bad input, bad config, missing file, locked warehouse: anything the user can fix."""
+
+
+def read_user_text(path: Path) -> str:
+    """A text file the user wrote (a config, a query), read as UTF-8; UserError if it is not."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text (save it as UTF-8)") from None

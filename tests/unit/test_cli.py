@@ -124,6 +124,10 @@ def test_sql_reads_a_query_file_and_names_a_missing_one(invoke, tmp_path):
     assert result.exit_code == 0 and result.stdout.split() == ["answer", "42"]
     missing = invoke("sql", str(tmp_path / "none.sql"), "--warehouse", str(warehouse))
     assert one_line_error(missing) == f"error: {tmp_path / 'none.sql'}: no such query file"
+    latin1 = tmp_path / "latin1.sql"
+    latin1.write_bytes(b"select 1 as caf\xe9")  # a traceback before
+    result = invoke("sql", str(latin1), "--warehouse", str(warehouse))
+    assert one_line_error(result) == f"error: {latin1}: not UTF-8 text (save it as UTF-8)"
 
 
 def test_make_sample_writes_a_seeded_file(invoke, tmp_path):

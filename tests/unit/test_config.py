@@ -191,6 +191,14 @@ def test_grid_file_expands_and_checks_its_keys(tmp_path: Path):
         load_configs(path)
 
 
+def test_a_config_file_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path):
+    """A latin-1 config (an accent in its description) was a UnicodeDecodeError traceback."""
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"name: t\ndescription: caf\xe9\ntask: regression\nfeature_set: full\n")
+    with pytest.raises(UserError, match=re.escape(f"{path}: not UTF-8 text (save it as UTF-8)")):
+        load_configs(path)
+
+
 def test_a_grid_that_names_nothing_or_is_misshapen_is_refused(tmp_path: Path):
     """A grid of no configs used to train the default eight instead; a list of model types a
     traceback; a feature set written as text was read letter by letter."""
