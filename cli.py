@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ml.errors import UserError, read_user_text
-from ml.settings import MAX_REJECTED_SHARE, REPORT_FILE
+from ml.settings import BENCH_FILE, MAX_REJECTED_SHARE, REPORT_FILE
 
 EXIT_USER_ERROR = 1
 EXIT_ROWS_REJECTED = 3
@@ -511,12 +511,18 @@ def models(warehouse: Path | None) -> None:
     click.echo(f"{len(versions)} model version(s)", err=True)
 
 
-def _report_file(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
-    """--out names the .html file, or the folder report.html goes in; checked as `_writable`."""
-    if path is None:
-        return None
-    is_file = path.suffix == ".html" and not path.is_dir()
-    return _writable(ctx, param, path if is_file else path / REPORT_FILE)
+def _file_or_folder(default_name: str):
+    """An --out callback: the path names the file when it ends like `default_name` and is not
+    a folder, else the folder `default_name` goes in; checked as `_writable`."""
+    suffix = Path(default_name).suffix
+
+    def callback(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
+        if path is None:
+            return None
+        is_file = path.suffix == suffix and not path.is_dir()
+        return _writable(ctx, param, path if is_file else path / default_name)
+
+    return callback
 
 
 @cli.command()
@@ -525,7 +531,7 @@ def _report_file(ctx: click.Context, param: click.Parameter, path: Path | None) 
     "out_file",
     type=click.Path(path_type=Path),
     default=None,
-    callback=_report_file,
+    callback=_file_or_folder(REPORT_FILE),
     help=f"The .html file to write, or a folder for {REPORT_FILE} [default: "
     f"warehouse/reports/{REPORT_FILE}, beside the DuckDB file].",
 )
@@ -641,11 +647,12 @@ def make_sample(rows: int | None, seed: int | None, out_path: Path | None) -> No
 )
 @click.option(
     "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    "out_file",
+    type=click.Path(path_type=Path),
     default=None,
-    callback=_writable,
-    help="Where bench.md and bench.json go [default: warehouse/bench/].",
+    callback=_file_or_folder(BENCH_FILE),
+    help=f"The Markdown file to write, its JSON beside it, or a folder for {BENCH_FILE} "
+    f"[default: warehouse/bench/{BENCH_FILE}].",
 )
 @click.option(
     "--work-dir",
@@ -666,7 +673,7 @@ def make_sample(rows: int | None, seed: int | None, out_path: Path | None) -> No
     "on local Spark, beside DuckDB's.",
 )  # fmt: skip
 def bench(
-    sizes: str, config_name: str, out_dir: Path | None, work_dir: Path | None, write_rows: int,
+    sizes: str, config_name: str, out_file: Path | None, work_dir: Path | None, write_rows: int,
     engine: str,
 ) -> None:  # fmt: skip
     """Time every stage (generate, dbt build, read, train, write-back, scoring in SQL and in
@@ -684,7 +691,7 @@ def bench(
     progress = Progress()
     results = run_benchmark(chosen, config_name, work_dir, write_rows, progress=progress.step,
                             spark=engine == "spark")  # fmt: skip
-    markdown, json_path = write_reports(results, out_dir or WAREHOUSE_DIR / "bench")
+    markdown, json_path = write_reports(results, out_file or WAREHOUSE_DIR / "bench" / BENCH_FILE)
     click.echo(markdown.read_text(encoding="utf-8"))
     click.echo(f"wrote {markdown} and {json_path}")
 

@@ -526,9 +526,10 @@ def to_markdown(results: list[StageResult], measured: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports(results: list[StageResult], out_dir: Path) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    markdown_path, json_path = out_dir / "bench.md", out_dir / "bench.json"
+def write_reports(results: list[StageResult], markdown_path: Path) -> tuple[Path, Path]:
+    """The table as Markdown to `markdown_path`, and as JSON beside it."""
+    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path = markdown_path.with_suffix(".json")
     measured = measured_on("synthetic rows from `cli.py make-sample` (seed 2023)")
     markdown_path.write_text(to_markdown(results, measured), encoding="utf-8")
     records = [{**asdict(result), "rows_per_second": result.rows_per_second} for result in results]

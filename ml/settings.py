@@ -15,8 +15,9 @@ WAREHOUSE_DIR = PROJECT_ROOT / "warehouse"
 SAMPLE_CSV = WAREHOUSE_DIR / "sample" / "spotify-2023-sample.csv"
 APP_SCRIPT = PROJECT_ROOT / "ml" / "app" / "main.py"
 DEFAULT_RAW_CSV = WAREHOUSE_DIR / "raw" / "spotify-2023.csv"
-# The HTML report's file name, in reports/ unless `cli.py report --out` names another.
+# The file names `cli.py report` and `bench` write, unless their --out names another.
 REPORT_FILE = "report.html"
+BENCH_FILE = "bench.md"  # and its JSON beside it
 
 WAREHOUSE_ENV = "SPOTIFY_WAREHOUSE"
 RAW_CSV_ENV = "SPOTIFY_RAW_CSV"

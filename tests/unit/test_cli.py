@@ -3,6 +3,7 @@
 Usage errors are checked in this process with click's CliRunner (what `cli.py` prints and
 its exit code, without starting Python again); start-up itself is checked in a child."""
 
+import json
 import os
 import socket
 import subprocess
@@ -189,6 +190,22 @@ def test_report_out_names_the_html_file_or_the_folder_it_goes_in(invoke, monkeyp
                         "--warehouse", str(tmp_path / "w.duckdb"))  # fmt: skip
         assert result.exit_code == 0, result.output
         assert written.pop() == tmp_path / expected
+
+
+def test_bench_out_names_the_markdown_file_or_the_folder_it_goes_in(invoke, monkeypatch, tmp_path):
+    """`--out bench-10k.md` used to make a folder of that name, with bench.md inside."""
+    import ml.bench
+    from ml.bench import StageResult
+
+    timed = [StageResult("10k", "dbt build", 10_000, 2.0, 300)]
+    monkeypatch.setattr(ml.bench, "run_benchmark", lambda *args, **kwargs: timed)
+    for out, expected in (("bench-10k.md", "bench-10k"), ("runs", "runs/bench")):
+        result = invoke("bench", "--sizes", "10k", "--out", str(tmp_path / out))
+        assert result.exit_code == 0, result.output
+        table = (tmp_path / f"{expected}.md").read_text()
+        assert "| 10k | dbt build | 2.00 | 5,000 | 300 |" in table
+        rows = json.loads((tmp_path / f"{expected}.json").read_text())["results"]
+        assert [row["stage"] for row in rows] == ["dbt build"]
 
 
 def test_sql_prints_the_columns_of_an_empty_result_and_refuses_an_empty_query(invoke, tmp_path):
