@@ -47,6 +47,10 @@ def detect_encoding(head: bytes) -> str:
     return "utf-8"
 
 
+# What a spreadsheet or a database export may put between columns instead of commas.
+OTHER_SEPARATORS = {";": "';'", "\t": "tabs", "|": "'|'"}
+
+
 def _column_key(name: str) -> str:
     """A column name without case, spaces, punctuation and a percent suffix: near matches."""
     return re.sub(r"(pct|percent)$", "", re.sub(r"[^a-z0-9]", "", name.lower()))
@@ -71,8 +75,11 @@ def inspect_raw_csv(path: Path) -> RawFileFormat:
     text = head.decode("utf-8-sig" if encoding == "utf-8" else "latin-1", errors="replace")
     first_line = text.splitlines()[0]
     header = [name.strip() for name in next(csv.reader([first_line]))]
-    if len(header) == 1 and ";" in first_line:
-        raise _refuse(path, "columns are separated by ';', expected ',' (re-save as CSV)")
+    other_separators = [name for separator, name in OTHER_SEPARATORS.items()
+                        if separator in first_line]  # fmt: skip
+    if len(header) == 1 and other_separators:
+        raise _refuse(path, f"columns are separated by {other_separators[0]}, expected ',' "
+                            "(re-save as CSV)")  # fmt: skip
     missing = [name for name in RAW_COLUMNS if name not in header]
     by_key = {_column_key(name): name for name in header}
     near = {name: by_key[_column_key(name)] for name in missing if _column_key(name) in by_key}

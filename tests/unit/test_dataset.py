@@ -65,3 +65,15 @@ def test_a_compressed_or_utf16_file_is_refused_saying_what_it_is(tmp_path):
     for path, reason in files.items():
         with pytest.raises(UserError, match=re.escape(f"{path}: {reason} (expected: the Kaggle")):
             inspect_raw_csv(path)
+
+
+def test_a_file_with_another_separator_is_refused_naming_it(tmp_path):
+    """A tab-separated export was "not the Kaggle spotify-2023 CSV format (only 0 of its 24
+    columns in line 1)"."""
+    lines = SAMPLE_CSV.read_bytes().decode("latin-1").split("\r\n")[:3]
+    for separator, name in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")):
+        path = tmp_path / "separated.csv"
+        path.write_text("\r\n".join(line.replace(",", separator) for line in lines))
+        reason = f"columns are separated by {name}, expected ',' (re-save as CSV)"
+        with pytest.raises(UserError, match=re.escape(f"{path}: {reason} (expected: the Kaggle")):
+            inspect_raw_csv(path)
