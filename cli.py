@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ml.errors import UserError, read_user_text
+from ml.errors import UserError, given_twice, read_user_text
 from ml.settings import BENCH_FILE, MAX_REJECTED_SHARE, REPORT_FILE
 
 EXIT_USER_ERROR = 1
@@ -205,7 +205,7 @@ def _select_configs(
     command-line overrides applied."""
     from dataclasses import replace
 
-    from ml.config import all_configs, default_configs, given_twice, load_configs
+    from ml.config import all_configs, default_configs, load_configs
 
     if config_refs and every:
         raise UserError("give --config or --all, not both")

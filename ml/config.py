@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from ml.errors import UserError, read_user_text
+from ml.errors import UserError, given_twice, read_user_text
 from ml.features import ALL_FEATURES, FEATURE_SETS, resolve_feature_set
 from ml.pipeline import make_estimator
 from ml.settings import CONFIGS_DIR
@@ -60,11 +60,6 @@ class TrainConfig:
     search: dict[str, list[Any]] = field(default_factory=dict)
     cv: CVSettings = CVSettings()
     description: str = ""
-
-
-def given_twice(names: list) -> list[str]:
-    """The names that occur more than once in `names`, sorted."""
-    return sorted({str(name) for name in names if names.count(name) > 1})
 
 
 def _reject_unknown(keys: set[str], allowed: set[str], where: str, source: str) -> None:

@@ -1,5 +1,6 @@
-"""The one exception type for problems a user can fix (the CLI prints it as one line), and the
-reading of a text file the user wrote, which raises it for a file that is not UTF-8."""
+"""The one exception type for problems a user can fix (the CLI prints it as one line), and two
+helpers that check what a user wrote: reading a text file (not UTF-8 raises it) and finding the
+names given twice."""
 
 from pathlib import Path
 
@@ -14,3 +15,8 @@ def read_user_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text (save it as UTF-8)") from None
+
+
+def given_twice(names: list) -> list[str]:
+    """The names that occur more than once in `names`, sorted."""
+    return sorted({str(name) for name in names if names.count(name) > 1})

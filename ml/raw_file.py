@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ml.dbt import declared_columns
-from ml.errors import UserError
+from ml.errors import UserError, given_twice
 
 # The Kaggle file's columns, in its order, as the dbt source declares them.
 RAW_COLUMNS = [
@@ -92,6 +92,10 @@ def inspect_raw_csv(path: Path) -> RawFileFormat:
                           for name in missing)  # fmt: skip
         edited = " - was the file edited?" if near else ""
         raise _refuse(path, f"required column(s) missing: {names}{edited}")
+    twice = given_twice([name for name in header if name in RAW_COLUMNS])
+    if twice:
+        raise _refuse(path, f"column(s) named twice in line 1: {', '.join(twice)} "
+                            "(which one holds the data?)")  # fmt: skip
     if len(text.splitlines()) < 2 and len(head) < SNIFF_BYTES:
         raise _refuse(path, "the file has a header but no data rows")
     return RawFileFormat(encoding=encoding, columns=header)

@@ -77,3 +77,14 @@ def test_a_file_with_another_separator_is_refused_naming_it(tmp_path):
         reason = f"columns are separated by {name}, expected ',' (re-save as CSV)"
         with pytest.raises(UserError, match=re.escape(f"{path}: {reason} (expected: the Kaggle")):
             inspect_raw_csv(path)
+
+
+def test_a_column_named_twice_is_refused(tmp_path):
+    """The build read the first `streams` and silently dropped the second."""
+    header, *rows = SAMPLE_CSV.read_bytes().decode("latin-1").split("\r\n")[:3]
+    path = tmp_path / "twice.csv"
+    lines = [header + ",streams,extra,extra", *(row + ",5,,," for row in rows)]
+    path.write_text("\r\n".join(lines))
+    reason = "column(s) named twice in line 1: streams (which one holds the data?)"
+    with pytest.raises(UserError, match=re.escape(f"{path}: {reason} (expected: the Kaggle")):
+        inspect_raw_csv(path)
