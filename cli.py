@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ml.errors import UserError, given_twice, read_user_text
-from ml.settings import BENCH_FILE, MAX_REJECTED_SHARE, REPORT_FILE
+from ml.settings import BENCH_FILE, MAX_REJECTED_SHARE, REPORT_FILE, nearest_existing
 
 EXIT_USER_ERROR = 1
 EXIT_ROWS_REJECTED = 3
@@ -61,9 +61,7 @@ def _writable(ctx: click.Context, param: click.Parameter, path: Path | None) -> 
     exists must be a folder this user may write in (the missing ones are made on writing)."""
     if path is None:
         return None
-    folder = path.parent if param.type.file_okay else path
-    while not folder.exists():
-        folder = folder.parent
+    folder = nearest_existing(path.parent if param.type.file_okay else path)
     if not folder.is_dir():
         raise click.BadParameter(f"{folder} is a file, not a folder")
     if not os.access(folder, os.W_OK):

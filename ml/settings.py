@@ -83,7 +83,18 @@ def resolve_paths(warehouse: str | Path | None = None) -> Paths:
         )
     mlflow_dir = os.environ.get(MLFLOW_DIR_ENV)
     mlflow_path = Path(mlflow_dir).expanduser().resolve() if mlflow_dir else warehouse_path.parent
+    for named, folder in ((f"warehouse {warehouse_path}", warehouse_path.parent),
+                          (f"{MLFLOW_DIR_ENV} {mlflow_path}", mlflow_path)):  # fmt: skip
+        if not nearest_existing(folder).is_dir():
+            raise UserError(f"{named}: {nearest_existing(folder)} is a file, not a folder")
     return Paths(warehouse=warehouse_path, mlflow_dir=mlflow_path)
+
+
+def nearest_existing(path: Path) -> Path:
+    """`path` if it exists, else the nearest of its parents that does."""
+    while not path.exists():
+        path = path.parent
+    return path
 
 
 def _is_duckdb_file(path: Path) -> bool:

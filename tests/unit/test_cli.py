@@ -248,6 +248,26 @@ def test_a_file_that_is_not_duckdb_as_the_warehouse_fails_before_any_work(
     assert raw.read_bytes() == SAMPLE_CSV.read_bytes()
 
 
+def test_a_warehouse_or_mlflow_folder_under_a_file_fails_before_any_work(
+    invoke, monkeypatch, tmp_path
+):
+    """A build into `a-file/spotify.duckdb` was a NotADirectoryError traceback; a file named
+    in SPOTIFY_MLFLOW_DIR, a FileExistsError one from the first training."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    inside = blocker / "spotify.duckdb"
+    for command in (("build", "--raw", str(SAMPLE_CSV)), ("train", "--config", "baseline")):
+        assert one_line_error(invoke(*command, "--warehouse", str(inside))) == (
+            f"error: warehouse {inside}: {blocker} is a file, not a folder"
+        ), command
+        monkeypatch.setenv("SPOTIFY_MLFLOW_DIR", str(blocker))
+        assert one_line_error(invoke(*command, "--warehouse", str(tmp_path / "w.duckdb"))) == (
+            f"error: SPOTIFY_MLFLOW_DIR {blocker}: {blocker} is a file, not a folder"
+        ), command
+        monkeypatch.delenv("SPOTIFY_MLFLOW_DIR")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file"]
+
+
 def test_app_on_a_port_in_use_fails_in_one_line(invoke, tmp_path, monkeypatch):
     warehouse = tmp_path / "w.duckdb"
     duckdb.connect(str(warehouse)).close()
