@@ -111,7 +111,8 @@ def results_document(path: Path) -> str:
     under a heading that names the data, the dates and the commits of the runs."""
     dataset, runs = _current_runs(path)
     if runs.empty:
-        raise UserError(f"no runs on {dataset['dataset_name']} yet (run `python cli.py train --all`)")
+        name = dataset["dataset_name"]
+        raise UserError(f"no runs on {name} yet (run `python cli.py train --all`)")
     runs = runs.sort_values(["feature_set", "config_name"])
     commits = ", ".join(sorted({str(commit)[:7] for commit in runs["git_commit"].dropna()}))
     heading = [
