@@ -113,6 +113,7 @@ class JobPool:
         self._sequence = itertools.count()
         self._running = 0
         self._lock = threading.RLock()
+        self._closed = False
         self._executor = None
         if self.workers > 1:
             context = multiprocessing.get_context("forkserver")
@@ -129,17 +130,20 @@ class JobPool:
         """Run `function(*args)`, a job of `kind` for `label` (a config); its CPU seconds are
         credited to (label, kind), or to (label, stage) for the parts it times apart."""
         job: Future = Future()
-        if self._executor is None:
-            done: Future = Future()
-            done.set_result(_timed(function, kind, args))
-            self._finish(label, job, done)
-            return job
-        rank = self._rank.get(label, len(self._rank))
         with self._lock:
-            heapq.heappush(
-                self._waiting, (rank, next(self._sequence), label, kind, (function, args), job)
-            )
-            self._dispatch()
+            if self._closed:  # a config's thread still submitting while the run stops
+                job.cancel()
+                return job
+            if self._executor is not None:
+                rank = self._rank.get(label, len(self._rank))
+                heapq.heappush(
+                    self._waiting, (rank, next(self._sequence), label, kind, (function, args), job)
+                )
+                self._dispatch()
+                return job
+        done: Future = Future()
+        done.set_result(_timed(function, kind, args))
+        self._finish(label, job, done)
         return job
 
     def _dispatch(self) -> None:
@@ -173,9 +177,10 @@ class JobPool:
         return sum(self.cpu_seconds.values()) / self.workers
 
     def close(self) -> None:
-        """Cancel the jobs not started (whoever waits on them gets CancelledError), let the
-        running ones end, stop the workers."""
+        """Cancel the jobs not started and those submitted from now on (whoever waits on them
+        gets CancelledError), let the running ones end, stop the workers."""
         with self._lock:
+            self._closed = True
             waiting, self._waiting = self._waiting, []
         for *_, job in waiting:
             job.cancel()

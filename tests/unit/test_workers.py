@@ -1,7 +1,9 @@
 """The job pool: the same results in worker processes as in this one, one thread per worker,
 CPU time credited to the stage that spent it."""
 
+import threading
 import time
+from concurrent.futures import wait
 
 import numpy as np
 import pandas as pd
@@ -95,3 +97,21 @@ def test_jobs_of_earlier_labels_run_first_and_close_cancels_the_rest():
         [workers.submit("second", "fit", busy, 2.0) for _ in range(4)]
         waiting = [workers.submit("second", "fit", busy, 2.0) for _ in range(3)]
     assert all(future.cancelled() for future in waiting)
+
+
+def test_jobs_submitted_while_the_pool_closes_are_cancelled_and_every_job_ends():
+    """On Ctrl-C early in `cli.py run` the pool closed while the configs' threads still
+    submitted jobs. A running job's end then failed to hand out the next ("cannot schedule new
+    futures after shutdown"), so neither ever ended, nor the threads waiting on them: the run
+    hung."""
+    workers = JobPool(2)
+    running = [workers.submit("a", "fit", busy, 1.0) for _ in range(4)]  # handed out: 2 × 2
+    closing = threading.Thread(target=workers.close)
+    closing.start()
+    time.sleep(0.2)  # the pool is closing: it waits for the running jobs
+    late = [workers.submit("a", "fit", busy, 0.1) for _ in range(2)]
+    closing.join(timeout=60)
+    assert not closing.is_alive()
+    wait(running + late, timeout=10)
+    assert all(future.done() for future in running + late)
+    assert all(future.cancelled() for future in late)
