@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import socket
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -88,10 +89,16 @@ def training_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> Ite
     """An MLflow run; it ends FINISHED, or FAILED if the body raises (or on Ctrl-C). A run whose
     process is killed outright is marked FAILED by the next command (fail_abandoned_runs)."""
     owner = {"process_id": str(os.getpid()), "hostname": socket.gethostname()}
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=run_name, tags={**tags, **owner}
-    ) as run:
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags={**tags, **owner})
+    try:
         yield run.info.run_id
+    except BaseException as error:
+        # A Ctrl-C inside one of MLflow's own writes leaves sqlite's lock with a cursor that
+        # only the traceback's frames still hold: ending the run then waited 20 s and failed.
+        traceback.clear_frames(error.__traceback__)
+        mlflow.end_run("FAILED")
+        raise
+    mlflow.end_run("FINISHED")
 
 
 def log_params(params: dict[str, Any]) -> None:
