@@ -85,8 +85,9 @@ def resolve_paths(warehouse: str | Path | None = None) -> Paths:
     mlflow_path = Path(mlflow_dir).expanduser().resolve() if mlflow_dir else warehouse_path.parent
     for named, folder in ((f"warehouse {warehouse_path}", warehouse_path.parent),
                           (f"{MLFLOW_DIR_ENV} {mlflow_path}", mlflow_path)):  # fmt: skip
-        if not nearest_existing(folder).is_dir():
-            raise UserError(f"{named}: {nearest_existing(folder)} is a file, not a folder")
+        blocker = nearest_existing(folder)
+        if not blocker.is_dir():
+            raise UserError(f"{named}: {blocker} is a file, not a folder")
     return Paths(warehouse=warehouse_path, mlflow_dir=mlflow_path)
 
 
