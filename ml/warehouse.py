@@ -33,10 +33,15 @@ DEFAULT_LOCK_WAIT_SECONDS = 10.0
 def lock_wait_seconds() -> float:
     """How long to wait for another process's lock: env SPOTIFY_LOCK_WAIT_SECONDS, else 10 s."""
     value = os.environ.get(LOCK_WAIT_ENV)
+    if not value:
+        return DEFAULT_LOCK_WAIT_SECONDS
     try:
-        return float(value) if value else DEFAULT_LOCK_WAIT_SECONDS
+        seconds = float(value)
     except ValueError:
-        raise UserError(f"{LOCK_WAIT_ENV} must be a number of seconds, got {value!r}") from None
+        seconds = None
+    if seconds is None or not seconds >= 0:  # nan waited forever, a negative number not at all
+        raise UserError(f"{LOCK_WAIT_ENV} must be a number of seconds (0 or more), got {value!r}")
+    return seconds
 
 
 ML_SCHEMA_DDL = """

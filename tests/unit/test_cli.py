@@ -268,6 +268,22 @@ def test_a_warehouse_or_mlflow_folder_under_a_file_fails_before_any_work(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file"]
 
 
+def test_a_lock_wait_that_is_not_a_number_of_seconds_fails_in_one_line(
+    invoke, monkeypatch, tmp_path
+):
+    """`nan` waited forever on a locked warehouse, and a negative wait did not wait."""
+    warehouse = tmp_path / "w.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    for value in ("nan", "-5", "ten"):
+        monkeypatch.setenv("SPOTIFY_LOCK_WAIT_SECONDS", value)
+        assert one_line_error(invoke("sql", "select 1", "--warehouse", str(warehouse))) == (
+            f"error: SPOTIFY_LOCK_WAIT_SECONDS must be a number of seconds (0 or more), "
+            f"got {value!r}"
+        )
+    monkeypatch.setenv("SPOTIFY_LOCK_WAIT_SECONDS", "0")
+    assert invoke("sql", "select 1 as n", "--warehouse", str(warehouse)).exit_code == 0
+
+
 def test_app_on_a_port_in_use_fails_in_one_line(invoke, tmp_path, monkeypatch):
     warehouse = tmp_path / "w.duckdb"
     duckdb.connect(str(warehouse)).close()
