@@ -42,6 +42,12 @@ DISTRIBUTIONS = {  # the label shown -> the value binned
 }  # fmt: skip
 
 
+def containing(text: str) -> str:
+    """The ILIKE pattern (escape '\\') of the names that contain `text` as typed."""
+    escaped = text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+    return f"%{escaped}%"
+
+
 @st.cache_data(show_spinner=False)
 def correlation_png(correlations: pd.DataFrame) -> bytes:
     """Drawn once per build rather than on every change of a filter (~0.2 s each)."""
@@ -61,8 +67,8 @@ def render() -> None:
     low, high = int(years["low"].iloc[0]), int(years["high"].iloc[0])
     st.subheader("Filter")
     chosen_years = st.slider("Release year", low, high, (low, high)) if low < high else (low, high)
-    artist = st.text_input("Artist name contains", "").replace("%", r"\%").replace("_", r"\_")
-    matching = (*chosen_years, f"%{artist}%")
+    artist = st.text_input("Artist name contains", "")
+    matching = (*chosen_years, containing(artist))
 
     st.subheader("Distribution")
     label = st.selectbox("Column", list(DISTRIBUTIONS))

@@ -42,19 +42,19 @@ def test_explore_counts_bins_and_ranks_the_matching_tracks_in_duckdb(tmp_path, m
     import numpy as np
     import pandas as pd
 
-    from ml.app.explore import DISTRIBUTION_SQL, DISTRIBUTIONS, MATCHING_TRACKS, TOP_TRACKS_SQL
+    from ml.app import explore
 
     rng = np.random.default_rng(7)
     size = 400
     tracks = pd.DataFrame({
         "track_name": [f"song {i}" for i in range(size)],
-        "artist_names": rng.choice(["Ana", "Bo", "50%_off"], size),
+        "artist_names": rng.choice(["Ana", "Bo", "50%_off", "AC\\DC"], size),
         "released_date": pd.Timestamp("2000-01-01") + pd.to_timedelta(rng.integers(0, 8000, size),
                                                                        "D"),
         "streams": rng.lognormal(18, 2, size).round(),
         "in_spotify_playlists": rng.integers(0, 50_000, size),
         "bpm": np.where(rng.random(size) < 0.1, np.nan, rng.uniform(60, 200, size)),
-        **{name: rng.integers(0, 101, size) for name in DISTRIBUTIONS if name.endswith("_pct")},
+        **{name: rng.integers(0, 101, size) for name in explore.DISTRIBUTIONS if "_pct" in name},
     })  # fmt: skip
     path = tmp_path / "spotify.duckdb"
     with duckdb.connect(str(path)) as connection:
@@ -63,11 +63,18 @@ def test_explore_counts_bins_and_ranks_the_matching_tracks_in_duckdb(tmp_path, m
     data.forget_if_changed()
 
     years = tracks["released_date"].dt.year
-    for first, last, artist in ((2000, 2030, "%%"), (2005, 2012, "%a%"), (2000, 2030, r"%50\%\_%")):
-        matching = tracks[years.between(first, last) & tracks["artist_names"].str.contains(
-            artist.strip("%").replace("\\", ""), case=False, regex=False)]  # fmt: skip
+    for first, last, text in ((2000, 2030, ""), (2005, 2012, "a"), (2000, 2030, "50%_"),
+                              (2000, 2030, "c\\d")):  # fmt: skip
+        artist = explore.containing(text)  # as typed: % _ and \ are letters, not wildcards
+        matching = tracks[
+            years.between(first, last)
+            & tracks["artist_names"].str.contains(text, case=False, regex=False)
+        ]
+        assert len(matching)
         for label, column in (("log10(streams)", "streams"), ("bpm", "bpm")):
-            sql = DISTRIBUTION_SQL.format(value=DISTRIBUTIONS[label], matching=MATCHING_TRACKS)
+            sql = explore.DISTRIBUTION_SQL.format(
+                value=explore.DISTRIBUTIONS[label], matching=explore.MATCHING_TRACKS
+            )
             distribution = data.query(sql, (first, last, artist))
             assert len(distribution) == 1
             shown = distribution.iloc[0]
@@ -77,7 +84,7 @@ def test_explore_counts_bins_and_ranks_the_matching_tracks_in_duckdb(tmp_path, m
             assert shown["low"] == values.min() and shown["high"] == values.max()
             expected, _ = np.histogram(values, bins=30)
             assert [shown["bins"][edge] for edge in sorted(shown["bins"])] == expected.tolist()
-        top = data.query(TOP_TRACKS_SQL, (first, last, artist))
+        top = data.query(explore.TOP_TRACKS_SQL, (first, last, artist))
         assert top["track_name"].tolist() == matching.nlargest(50, "streams")["track_name"].tolist()
-    nothing = DISTRIBUTION_SQL.format(value="bpm", matching=MATCHING_TRACKS)
+    nothing = explore.DISTRIBUTION_SQL.format(value="bpm", matching=explore.MATCHING_TRACKS)
     assert data.query(nothing, (2000, 2030, "%nobody%")).empty
