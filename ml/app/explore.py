@@ -25,9 +25,9 @@ limit {TOP_TRACKS}
 # How many tracks match, and the chosen value's histogram over them: 30 bins of equal width from
 # its lowest value to its highest, each counted under its upper edge. DuckDB does the counting,
 # so the page reads a few dozen numbers however many tracks the warehouse holds.
-DISTRIBUTION_SQL = """
+DISTRIBUTION_SQL = f"""
 with
-    matching as (select {value}::double as value {matching}),
+    matching as (select {{value}}::double as value {MATCHING_TRACKS}),
     bounds as (select count(*) as tracks, min(value) as low, max(value) as high from matching)
 select tracks, low, high, histogram(value, equi_width_bins(low, high, 30, false)) as bins
 from matching, bounds
@@ -72,8 +72,7 @@ def render() -> None:
 
     st.subheader("Distribution")
     label = st.selectbox("Column", list(DISTRIBUTIONS))
-    sql = DISTRIBUTION_SQL.format(value=DISTRIBUTIONS[label], matching=MATCHING_TRACKS)
-    distribution = data.query(sql, matching)
+    distribution = data.query(DISTRIBUTION_SQL.format(value=DISTRIBUTIONS[label]), matching)
     tracks = int(distribution["tracks"].iloc[0]) if len(distribution) else 0
     st.caption(f"{tracks:,} tracks match")
     if tracks and distribution["bins"].iloc[0] is not None:

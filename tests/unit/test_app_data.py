@@ -72,9 +72,7 @@ def test_explore_counts_bins_and_ranks_the_matching_tracks_in_duckdb(tmp_path, m
         ]
         assert len(matching)
         for label, column in (("log10(streams)", "streams"), ("bpm", "bpm")):
-            sql = explore.DISTRIBUTION_SQL.format(
-                value=explore.DISTRIBUTIONS[label], matching=explore.MATCHING_TRACKS
-            )
+            sql = explore.DISTRIBUTION_SQL.format(value=explore.DISTRIBUTIONS[label])
             distribution = data.query(sql, (first, last, artist))
             assert len(distribution) == 1
             shown = distribution.iloc[0]
@@ -86,5 +84,5 @@ def test_explore_counts_bins_and_ranks_the_matching_tracks_in_duckdb(tmp_path, m
             assert [shown["bins"][edge] for edge in sorted(shown["bins"])] == expected.tolist()
         top = data.query(explore.TOP_TRACKS_SQL, (first, last, artist))
         assert top["track_name"].tolist() == matching.nlargest(50, "streams")["track_name"].tolist()
-    nothing = explore.DISTRIBUTION_SQL.format(value="bpm", matching=explore.MATCHING_TRACKS)
+    nothing = explore.DISTRIBUTION_SQL.format(value="bpm")
     assert data.query(nothing, (2000, 2030, "%nobody%")).empty
