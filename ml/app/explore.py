@@ -56,15 +56,19 @@ def correlation_png(correlations: pd.DataFrame) -> bytes:
 
 def render() -> None:
     st.title("Explore the clean tracks")
+    years = data.query("select min(year(released_date)) as low, "
+                       "max(year(released_date)) as high from marts.tracks")  # fmt: skip
+    if years["low"].isna().all():
+        st.info("No clean tracks: the build rejected every raw row (the Overview lists why).")
+        return
+    low, high = int(years["low"].iloc[0]), int(years["high"].iloc[0])
+
     correlations = data.table("marts.feature_correlations")
     st.subheader("Correlation of each feature with log streams")
     st.image(correlation_png(correlations))
     st.dataframe(correlations.sort_values("pearson_r", key=abs, ascending=False).round(3),
                  hide_index=True)  # fmt: skip
 
-    years = data.query("select min(year(released_date)) as low, "
-                       "max(year(released_date)) as high from marts.tracks")  # fmt: skip
-    low, high = int(years["low"].iloc[0]), int(years["high"].iloc[0])
     st.subheader("Filter")
     chosen_years = st.slider("Release year", low, high, (low, high)) if low < high else (low, high)
     artist = st.text_input("Artist name contains", "")

@@ -86,3 +86,32 @@ def test_explore_counts_bins_and_ranks_the_matching_tracks_in_duckdb(tmp_path, m
         assert top["track_name"].tolist() == matching.nlargest(50, "streams")["track_name"].tolist()
     nothing = explore.DISTRIBUTION_SQL.format(value="bpm")
     assert data.query(nothing, (2000, 2030, "%nobody%")).empty
+
+
+def test_explore_says_so_when_every_row_was_rejected(tmp_path, monkeypatch):
+    """With no clean track the page stopped on a TypeError (int() of a missing year)."""
+    from streamlit.testing.v1 import AppTest
+
+    path = tmp_path / "spotify.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("""
+            create schema marts;
+            create table marts.tracks (released_date date);
+            create table marts.feature_correlations as  -- as such a build leaves it
+            select 'bpm' as feature, 0::bigint as n, null::double as pearson_r,
+                null::double as spearman_rho, null::double as pearson_r_ci_lower,
+                null::double as pearson_r_ci_upper
+        """)
+    monkeypatch.setenv("SPOTIFY_WAREHOUSE", str(path))
+
+    def page():
+        from ml.app import data, explore
+
+        data.forget_if_changed()
+        explore.render()
+
+    shown = AppTest.from_function(page).run()
+    assert not shown.exception
+    assert [box.value for box in shown.info] == [
+        "No clean tracks: the build rejected every raw row (the Overview lists why)."
+    ]
