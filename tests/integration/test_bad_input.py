@@ -223,6 +223,22 @@ def test_bad_rows_are_rejected_with_row_number_reason_and_value(tmp_path):
     ]
 
 
+def test_a_feature_constant_over_the_tracks_builds_with_its_correlation_null(tmp_path):
+    """corr() of a constant column is NaN, which failed the check that r lies in [-1, 1]: a
+    file whose Deezer chart ranks were all 0 did not build (nor one with a single clean row)."""
+    header, *records = sample_records()
+    column = header.index("in_deezer_charts")
+    constant = [[*record[:column], "0", *record[column + 1 :]] for record in records]
+    warehouse = tmp_path / "spotify.duckdb"
+    result = build(write_csv(tmp_path / "constant.csv", [header, *constant]), warehouse)
+    assert result.returncode == 0, result.stderr[-2000:]
+    correlations = {feature: (n, pearson, spearman) for feature, n, pearson, spearman in table(
+        warehouse, "select feature, n, pearson_r, spearman_rho from marts.feature_correlations"
+    )}  # fmt: skip
+    assert correlations["in_deezer_charts"] == (correlations["bpm"][0], None, None)
+    assert None not in correlations["bpm"]
+
+
 def test_a_longer_row_beyond_the_readers_sample_stops_the_build_in_one_line(tmp_path):
     """DuckDB sizes the columns from a sample of the file: a longer row inside it is rejected
     (extra_fields, above), one beyond it stops the build, naming the line."""

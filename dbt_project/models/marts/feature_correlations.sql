@@ -94,6 +94,19 @@ correlations as (
 
 ),
 
+defined as (
+
+    -- corr() gives NaN, not null, where a correlation is undefined: a feature constant over
+    -- the tracks, or a single track.
+    select
+        feature,
+        n,
+        case when not isnan(pearson_r) then pearson_r end as pearson_r,
+        case when not isnan(spearman_rho) then spearman_rho end as spearman_rho
+    from correlations
+
+),
+
 with_intervals as (
 
     -- 95 % interval for r through Fisher's z transform, defined for n > 3 and |r| < 1.
@@ -110,7 +123,7 @@ with_intervals as (
             when n > 3 and abs(pearson_r) < 1
                 then tanh(atanh(pearson_r) + 1.959964 / sqrt(n - 3))
         end as pearson_r_ci_upper
-    from correlations
+    from defined
 
 )
 
