@@ -253,7 +253,8 @@ def permutation_test(
 
 def check_folds(task: Task, y: np.ndarray, n_splits: int) -> None:
     """Enough rows for `n_splits`-fold cross-validation: two per fold and, for a classifier's
-    stratified folds, a row of the rarer class in each (else some folds test on none)."""
+    stratified folds, a row of the rarer class in each (else some folds test on none); for a
+    regressor, a target that varies (else every score is undefined)."""
     if len(y) < n_splits * 2:
         raise UserError(f"{len(y)} rows are too few for {n_splits}-fold cross-validation")
     if task.is_classification:
@@ -261,6 +262,8 @@ def check_folds(task: Task, y: np.ndarray, n_splits: int) -> None:
         if rarer < n_splits:
             raise UserError(f"{rarer} rows of the rarer class are too few for {n_splits}-fold "
                             "stratified cross-validation")  # fmt: skip
+    elif np.ptp(y) == 0:
+        raise UserError(f"every row has the same {task.target}: there is nothing to predict")
 
 
 def cross_validate(

@@ -94,6 +94,14 @@ def test_stratified_folds_need_a_row_of_the_rarer_class_each():
         check_folds(CLASSIFICATION, np.zeros(40, dtype=int), 2)
 
 
+def test_a_regression_target_that_never_varies_is_an_error():
+    """Streams equal for every track trained to a CV r2 of 1.000 (scikit-learn's r2 of a
+    constant prediction of a constant) and a divide-by-zero warning from the plots."""
+    check_folds(REGRESSION, np.array([13.8] * 39 + [13.9]), 5)
+    with pytest.raises(UserError, match="every row has the same log_streams"):
+        check_folds(REGRESSION, np.full(40, 13.8), 5)
+
+
 def test_permutation_test_separates_signal_from_noise():
     X, y = synthetic(rows=60)
     model = make_pipeline_for(REGRESSION, "ridge", {}, list(X.columns), seed=0)
