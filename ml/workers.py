@@ -147,12 +147,18 @@ class JobPool:
         return job
 
     def _dispatch(self) -> None:
-        """Keep each worker busy and one job ahead, taking the most urgent jobs first."""
+        """Keep each worker busy and one job ahead, taking the most urgent jobs first. Once the
+        workers can take no more (one died: BrokenProcessPool), the jobs fail with that error
+        instead of waiting forever."""
         with self._lock:
             while self._waiting and self._running < 2 * self.workers:
                 _, _, label, kind, (function, args), job = heapq.heappop(self._waiting)
+                try:
+                    timed = self._executor.submit(_timed, function, kind, args)
+                except RuntimeError as error:  # BrokenProcessPool is one
+                    job.set_exception(error)
+                    continue
                 self._running += 1
-                timed = self._executor.submit(_timed, function, kind, args)
                 timed.add_done_callback(functools.partial(self._finish, label, job))
 
     def _finish(self, label: str, job: Future, timed: Future) -> None:

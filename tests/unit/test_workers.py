@@ -1,9 +1,11 @@
 """The job pool: the same results in worker processes as in this one, one thread per worker,
 CPU time credited to the stage that spent it."""
 
+import os
 import threading
 import time
 from concurrent.futures import wait
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pandas as pd
@@ -115,3 +117,15 @@ def test_jobs_submitted_while_the_pool_closes_are_cancelled_and_every_job_ends()
     wait(running + late, timeout=10)
     assert all(future.done() for future in running + late)
     assert all(future.cancelled() for future in late)
+
+
+def test_a_worker_that_dies_fails_the_jobs_instead_of_leaving_them_waiting():
+    """A worker killed outright (by the kernel when memory runs out, say) broke the pool; the
+    jobs not yet handed out then never ended, and `cli.py run` waited forever."""
+    with JobPool(2) as workers:
+        jobs = [workers.submit("a", "fit", busy, 0.2) for _ in range(3)]
+        jobs.append(workers.submit("a", "fit", os._exit, 1))
+        jobs += [workers.submit("a", "fit", busy, 0.2) for _ in range(6)]
+        wait(jobs, timeout=60)
+        assert all(job.done() for job in jobs)
+        assert isinstance(jobs[-1].exception(), BrokenProcessPool)
