@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from concurrent.futures import BrokenExecutor
 from pathlib import Path
 
 import click
@@ -41,14 +42,17 @@ class Progress:
 
 
 class CleanErrors(click.Group):
-    """User errors end as one line on stderr and exit code 1; --debug shows the traceback."""
+    """User errors, and a worker process killed outright, end as one line on stderr and exit
+    code 1; --debug shows the traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except UserError as error:
+        except (UserError, BrokenExecutor) as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
+            if isinstance(error, BrokenExecutor):
+                error = "a worker process was killed before its job ended (out of memory?)"
             click.echo(f"error: {error}", err=True)
             sys.exit(EXIT_USER_ERROR)
         except KeyboardInterrupt:

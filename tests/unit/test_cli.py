@@ -284,6 +284,20 @@ def test_a_lock_wait_that_is_not_a_number_of_seconds_fails_in_one_line(
     assert invoke("sql", "select 1 as n", "--warehouse", str(warehouse)).exit_code == 0
 
 
+def test_a_worker_killed_outright_ends_in_one_line(invoke, monkeypatch, tmp_path):
+    """A training worker killed by the kernel (BrokenProcessPool) ended in a traceback."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    def killed(*args):
+        raise BrokenProcessPool("A child process terminated abruptly")
+
+    monkeypatch.setattr(cli, "_select_configs", killed)
+    warehouse = str(tmp_path / "w.duckdb")
+    assert one_line_error(invoke("train", "--config", "baseline", "--warehouse", warehouse)) == (
+        "error: a worker process was killed before its job ended (out of memory?)"
+    )
+
+
 def test_app_on_a_port_in_use_fails_in_one_line(invoke, tmp_path, monkeypatch):
     warehouse = tmp_path / "w.duckdb"
     duckdb.connect(str(warehouse)).close()
