@@ -51,9 +51,8 @@ class CleanErrors(click.Group):
         except (UserError, BrokenExecutor) as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            if isinstance(error, BrokenExecutor):
-                error = "a worker process was killed before its job ended (out of memory?)"
-            click.echo(f"error: {error}", err=True)
+            killed = "a worker process was killed before its job ended (out of memory?)"
+            click.echo(f"error: {killed if isinstance(error, BrokenExecutor) else error}", err=True)
             sys.exit(EXIT_USER_ERROR)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
