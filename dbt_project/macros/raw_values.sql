@@ -23,15 +23,26 @@
     {{ return(['null', 'na', 'n/a', 'none', 'nan', '-']) }}
 {%- endmacro %}
 
-{#- Trimmed text; null for a blank cell or a missing-value placeholder. (A regular expression:
-    DuckDB plans it much faster than an IN list, which matters on one song's prediction. Text
-    starting with a digit is no placeholder and skips it.) -#}
+{#- Text without its surrounding spaces; null for a blank cell or a missing-value placeholder.
+    (A regular expression: DuckDB plans it much faster than an IN list, which matters on one
+    song's prediction. Text starting with a digit is no placeholder and skips it.) -#}
 {% macro clean_text(column_sql) -%}
     case
-        when {{ column_sql }} >= '0' and {{ column_sql }} < ':' then trim({{ column_sql }})
+        when {{ column_sql }} >= '0' and {{ column_sql }} < ':'
+            then {{ without_surrounding_spaces(column_sql) }}
         when not {{ full_match(
             column_sql, ' *(?i:' ~ missing_value_placeholders() | join('|') ~ ')? *'
         ) }}
-            then trim({{ column_sql }})
+            then {{ without_surrounding_spaces(column_sql) }}
+    end
+{%- endmacro %}
+
+{#- A space is U+0020 alone, on both engines: DuckDB's trim() would also strip a no-break
+    space, Spark's does not. Most cells have none, and the test is cheaper than trimming. -#}
+{% macro without_surrounding_spaces(text_sql) -%}
+    case
+        when {{ text_sql }} like ' %' or {{ text_sql }} like '% '
+            then trim(both ' ' from {{ text_sql }})
+        else {{ text_sql }}
     end
 {%- endmacro %}

@@ -185,6 +185,7 @@ def test_bad_rows_are_rejected_with_row_number_reason_and_value(tmp_path):
         variant(' he said "hi", then\nleft'),
         variant(" miscounted", artist_count="3"),  # kept, with a warning
         [*variant(" longer"), "SURPLUS", "MORE"],  # two fields more than the header
+        variant(" no-break space", bpm="\u00a0120"),  # no space here: text, as on Spark
     ]
     raw = write_csv(tmp_path / "bad_rows.csv", records + extra)
     truncated = ",".join(good[:5])
@@ -213,6 +214,7 @@ def test_bad_rows_are_rejected_with_row_number_reason_and_value(tmp_path):
     assert rejected[first_extra + 3][:2] == ("unparseable_number", "streams")
     assert rejected[first_extra + 4][0] == "duplicate_track"
     assert rejected[first_extra + 7] == ("extra_fields", "surplus_fields", "SURPLUS,MORE")
+    assert rejected[first_extra + 8] == ("unparseable_number", "bpm", "\u00a0120")
     assert rejected[total][0] == "missing_value"
     kept = table(
         warehouse, f"select track_name from marts.tracks where raw_row_number = {first_extra + 5}"

@@ -59,7 +59,7 @@ def write_quirks(path: Path) -> None:
     """The generator's file (the real file's quirks at its rates) and, after it, a row for each
     rule and reader edge: text in a number, a placeholder, a number too large, a name with
     quotes and a line break, a miscounted artist list, surplus fields (one quoted, with a
-    comma), and a cut-off last line."""
+    comma), a number after a no-break space, and a cut-off last line."""
     write_sample(path, rows=BLOCK_ROWS, seed=19)
     with path.open(encoding="latin-1", newline="") as file:
         header, good, *_ = csv.reader(file)
@@ -79,6 +79,7 @@ def write_quirks(path: Path) -> None:
         variant(' he said "hi", then\nleft'),
         variant(" miscounted", artist_count="3"),
         [*variant(" longer"), "SURPLUS", "MORE, AND MORE"],
+        variant(" no-break space", bpm="\u00a0120 "),
     ]
     text = io.StringIO(newline="")
     csv.writer(text, lineterminator="\r\n").writerows(rows)
@@ -164,7 +165,7 @@ def test_every_model_on_spark_equals_duckdb_row_by_row(builds, name) -> None:
 
 def test_spark_build_reports_the_same_counts_and_runs_the_unit_tests(builds) -> None:
     output = builds["result"].stdout
-    assert "960 raw rows" in output  # the quirks file: 953 generated + 7 bad
+    assert "961 raw rows" in output  # the quirks file: 953 generated + 8 bad
     assert "953 raw rows = 947 clean + 6 rejected" in output
     (unit_tests,) = [line for line in output.splitlines() if line.startswith('{"unit_tests')]
     assert json.loads(unit_tests) == {"unit_tests_passed": [
