@@ -62,24 +62,36 @@
         {%- set path = env_var('SPOTIFY_RAW_CSV', '../warehouse/raw/spotify-2023.csv') -%}
         {%- set encoding = {'latin-1': 'ISO-8859-1', 'utf-8': 'UTF-8'}[
             env_var('SPOTIFY_RAW_ENCODING', 'latin-1')] -%}
-        {%- set source = graph.sources['source.spotify.spotify.raw_tracks'] -%}
-        {%- set columns = source.columns.keys() | list -%}
+        {%- set file_options -%}
+            path '{{ path }}', multiLine 'true', quote '"', escape '"', encoding '{{ encoding }}'
+        {%- endset -%}
+        {%- set columns = graph.sources['source.spotify.spotify.raw_tracks'].columns.keys() | list -%}
+        {%- set schema = graph.sources['source.spotify.spotify.raw_tracks'].schema -%}
+        {#- The file's own header, as DuckDB reads one: columns are found by name, in any order,
+            among others (the later edition's cover_url). -#}
+        {%- do run_query('create or replace temporary view raw_tracks_header using csv options ('
+                         ~ file_options ~ ", header 'false')") -%}
+        {%- set header = [] -%}
+        {%- for name in run_query('select * from raw_tracks_header limit 1').rows[0].values() -%}
+            {%- do header.append((name or '') | replace('\ufeff', '') | trim) -%}
+        {%- endfor -%}
+        {%- for column in columns if column not in header -%}
+            {%- do exceptions.raise_compiler_error('the raw file has no column ' ~ column) -%}
+        {%- endfor -%}
         {#- Surplus fields beyond this many are not shown (the row is rejected all the same). -#}
-        {%- set max_fields = columns | length + 32 -%}
-        {%- set schema = source.schema -%}
+        {%- set max_fields = header | length + 32 -%}
         {%- do run_query('create database if not exists ' ~ schema) -%}
         {%- do run_query('drop table if exists ' ~ schema ~ '.raw_tracks_file') -%}
         {%- set create_file_table -%}
             create table {{ schema }}.raw_tracks_file (
-                {%- for column in columns %}
-                {{ adapter.quote(column) }} string,
+                {%- for field in range(1, header | length + 1) %}
+                field{{ field }} string,
                 {%- endfor %}
                 _corrupt_record string
             )
             using csv
             options (
-                path '{{ path }}', header 'true', multiLine 'true', quote '"', escape '"',
-                encoding '{{ encoding }}', mode 'PERMISSIVE',
+                {{ file_options }}, header 'true', mode 'PERMISSIVE',
                 columnNameOfCorruptRecord '_corrupt_record'
             )
         {%- endset -%}
@@ -88,10 +100,10 @@
             create or replace view {{ schema }}.raw_tracks as
             select
                 {%- for column in columns %}
-                {{ adapter.quote(column) }},
+                field{{ header.index(column) + 1 }} as {{ adapter.quote(column) }},
                 {%- endfor %}
                 nullif(concat_ws(','
-                    {%- for field in range(columns | length + 1, max_fields + 1) -%}
+                    {%- for field in range(header | length + 1, max_fields + 1) -%}
                     , all_fields.field{{ field }}
                     {%- endfor -%}
                 ), '') as surplus_fields

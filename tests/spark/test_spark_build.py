@@ -59,10 +59,12 @@ def write_quirks(path: Path) -> None:
     """The generator's file (the real file's quirks at its rates) and, after it, a row for each
     rule and reader edge: text in a number, a placeholder, a number too large, a name with
     quotes and a line break, a miscounted artist list, surplus fields (one quoted, with a
-    comma), a number after a no-break space, and a cut-off last line."""
+    comma), a number after a no-break space, and a cut-off last line. Its columns are in
+    reverse order, with a cover_url column after them (as in the later Kaggle edition): both
+    engines find the columns by name."""
     write_sample(path, rows=BLOCK_ROWS, seed=19)
     with path.open(encoding="latin-1", newline="") as file:
-        header, good, *_ = csv.reader(file)
+        header, good, *generated = csv.reader(file)
     column = {name: index for index, name in enumerate(header)}
 
     def variant(suffix: str, **changes: str) -> list[str]:
@@ -72,7 +74,13 @@ def write_quirks(path: Path) -> None:
             row[column[name]] = value
         return row
 
+    def reordered(row: list[str], number: int) -> list[str]:
+        """The named fields reversed, the cover_url field, then any surplus fields."""
+        cover_url = f"https://example.org/{number}.jpg" if number else "cover_url"
+        return [*reversed(row[: len(header)]), cover_url, *row[len(header) :]]
+
     rows = [
+        header, good, *generated,
         variant(" garbage", bpm="12abc"),
         variant(" placeholder", key=" N/A ", in_shazam_charts="null"),
         variant(" huge", streams="99999999999999999999999"),
@@ -80,12 +88,13 @@ def write_quirks(path: Path) -> None:
         variant(" miscounted", artist_count="3"),
         [*variant(" longer"), "SURPLUS", "MORE, AND MORE"],
         variant(" no-break space", bpm="\u00a0120 "),
-    ]
+    ]  # fmt: skip
     text = io.StringIO(newline="")
-    csv.writer(text, lineterminator="\r\n").writerows(rows)
-    cut_off = ",".join(good[:5])
-    with path.open("a", encoding="latin-1", newline="") as file:
-        file.write(text.getvalue() + cut_off)
+    csv.writer(text, lineterminator="\r\n").writerows(
+        reordered(row, number) for number, row in enumerate(rows)
+    )
+    cut_off = ",".join(reordered(good, len(rows))[:5])
+    path.write_bytes((text.getvalue() + cut_off).encode("latin-1"))
 
 
 @pytest.fixture(scope="module")
