@@ -65,8 +65,8 @@
         {%- set file_options -%}
             path '{{ path }}', multiLine 'true', quote '"', escape '"', encoding '{{ encoding }}'
         {%- endset -%}
-        {%- set columns = graph.sources['source.spotify.spotify.raw_tracks'].columns.keys() | list -%}
-        {%- set schema = graph.sources['source.spotify.spotify.raw_tracks'].schema -%}
+        {%- set source = graph.sources['source.spotify.spotify.raw_tracks'] -%}
+        {%- set columns = source.columns.keys() | list -%}
         {#- The file's own header, as DuckDB reads one: columns are found by name, in any order,
             among others (the later edition's cover_url). -#}
         {%- do run_query('create or replace temporary view raw_tracks_header using csv options ('
@@ -80,6 +80,7 @@
         {%- endfor -%}
         {#- Surplus fields beyond this many are not shown (the row is rejected all the same). -#}
         {%- set max_fields = header | length + 32 -%}
+        {%- set schema = source.schema -%}
         {%- do run_query('create database if not exists ' ~ schema) -%}
         {%- do run_query('drop table if exists ' ~ schema ~ '.raw_tracks_file') -%}
         {%- set create_file_table -%}
