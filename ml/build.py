@@ -15,7 +15,7 @@ from ml import warehouse
 from ml.dataset import Dataset
 from ml.dbt import SPARK_TARGET, DbtFailure, run_dbt
 from ml.errors import UserError
-from ml.raw_file import inspect_raw_csv
+from ml.raw_file import inspect_raw_csv, unpaired_quote
 from ml.settings import MAX_REJECTED_SHARE
 
 # The model that reads the raw file.
@@ -56,8 +56,14 @@ def build_warehouse(
             # DuckDB's parallel reader cannot pad a short line in a file whose quoted names
             # hold line breaks; its single-threaded reader can (slower, so only when the
             # model that reads the file failed; a file neither can read fails again).
-            passed = _build_copy(warehouse_path, building, dataset, raw_format.encoding, on_line,
-                                 parallel=False)  # fmt: skip
+            try:
+                passed = _build_copy(warehouse_path, building, dataset, raw_format.encoding,
+                                     on_line, parallel=False)  # fmt: skip
+            except DbtFailure as again:
+                quoting = unpaired_quote(dataset.path, raw_format.encoding, str(again))
+                if quoting:
+                    raise quoting from again
+                raise
         # One connection for the counts: opening the warehouse takes tens of ms.
         with warehouse.connect(building, read_only=True) as connection:
             result = _result(passed, lambda sql: connection.execute(sql).fetchall(),

@@ -47,6 +47,10 @@ NODE_RESULT_EVENTS = {"LogModelResult", "LogTestResult", "LogNodeNoOpResult", "L
 PASSED = {"success", "pass"}
 
 
+# The line of DuckDB's CSV error that says what is wrong with the line it names.
+CSV_ERROR_CAUSES = ("Expected Number of Columns", "Maximum line size")
+
+
 @dataclass(frozen=True)
 class DbtResult:
     passed: int
@@ -210,7 +214,7 @@ def _event(line: str) -> dict | None:
 
 def _failure(command: str, results: list[dict], errors: list[str]) -> DbtFailure:
     """One line for the first node that failed: a test's own message, or a model's error
-    without dbt's header line (and with the column counts of a CSV error, when given)."""
+    without dbt's header line (and with the cause of a CSV error, when given)."""
     failed = [result for result in results if result["status"] in ("error", "fail")]
     if not failed:
         return DbtFailure(f"dbt {command} failed: {errors[0] if errors else 'no output'}")
@@ -218,8 +222,8 @@ def _failure(command: str, results: list[dict], errors: list[str]) -> DbtFailure
     if failed[0]["status"] == "fail":
         return DbtFailure(f"dbt {command} failed: test {node.split('.')[2]}: {message}", node)
     lines = [line.strip() for line in message.splitlines()[1:] if line.strip()] or [message]
-    counts = [line for line in lines if line.startswith("Expected Number of Columns")]
-    detail = f"{lines[0]} ({counts[0]})" if counts else lines[0]
+    causes = [line for line in lines if line.startswith(CSV_ERROR_CAUSES)]
+    detail = f"{lines[0]} ({causes[0]})" if causes else lines[0]
     return DbtFailure(f"dbt {command} failed: {detail}", node)
 
 

@@ -60,6 +60,37 @@ def _refuse(path: Path, reason: str) -> UserError:
     return UserError(f"{path}: {reason} ({FORMAT_HINT})")
 
 
+# Python's csv errors for quotes that do not pair (others, such as a field too long for it, say
+# nothing of quoting), and what each means in the file.
+QUOTING_ERRORS = {
+    "unexpected end of data": "opens a quoted value that is never closed (was the file cut off?)",
+    "expected after": "has a quoted value with more text after its closing quote (a stray '\"' in "
+                      "a cell?)",
+}  # fmt: skip
+
+
+def unpaired_quote(path: Path, encoding: str, reader_error: str) -> UserError | None:
+    """When DuckDB's reader failed with `reader_error` because it could not make out the
+    file's CSV dialect (its message then names no line), a UserError naming the line where
+    the file's quoting breaks, read as DuckDB reads it (`"` quotes a value, `""` is a quote
+    inside one): a quoted value never closed, or one followed by more text before its comma.
+    None otherwise. It reads the whole file, so it runs only after a read failed."""
+    if "Error when sniffing file" not in reader_error:
+        return None
+    text_encoding = "utf-8-sig" if encoding == "utf-8" else "latin-1"
+    with path.open(encoding=text_encoding, errors="replace", newline="") as file:
+        reader = csv.reader(file, strict=True)
+        start = 1  # the line the current record starts on
+        try:
+            for _ in reader:
+                start = reader.line_num + 1
+        except csv.Error as error:
+            for message, reason in QUOTING_ERRORS.items():
+                if message in str(error):
+                    return UserError(f"{path}: line {start} {reason}")
+    return None
+
+
 def inspect_raw_csv(path: Path) -> RawFileFormat:
     """The file's encoding and header; UserError naming the file when it cannot be the raw data."""
     with path.open("rb") as handle:

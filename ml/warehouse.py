@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import duckdb
 
 from ml.errors import UserError
+from ml.raw_file import unpaired_quote
 from ml.settings import LOCK_WAIT_ENV
 
 if TYPE_CHECKING:  # pandas and pyarrow are imported where a frame is used: a build needs neither
@@ -548,7 +549,10 @@ def scoring_run(models: pd.DataFrame, raw_csv: Path, encoding: str) -> Iterator:
                 connection.execute(f"create {kind} {model.relation} as {model.sql}")
             yield connection, dict(zip(models["model"], models["relation"], strict=True))
         except duckdb.Error as error:
-            raise UserError(f"cannot score {raw_csv.name}: {str(error).splitlines()[0]}") from error
+            failure = unpaired_quote(raw_csv, encoding, str(error)) or UserError(
+                f"cannot score {raw_csv.name}: {str(error).splitlines()[0]}"
+            )
+            raise failure from error
         finally:
             connection.execute("use memory")
             connection.execute(f"detach database if exists {catalog}")

@@ -7,7 +7,7 @@ import pytest
 from ml import dataset
 from ml.dataset import file_sha256, resolve_raw_csv
 from ml.errors import UserError
-from ml.raw_file import inspect_raw_csv
+from ml.raw_file import inspect_raw_csv, unpaired_quote
 from ml.settings import RAW_CSV_ENV, SAMPLE_CSV
 
 
@@ -88,3 +88,22 @@ def test_a_column_named_twice_is_refused(tmp_path):
     reason = "column(s) named twice in line 1: streams (which one holds the data?)"
     with pytest.raises(UserError, match=re.escape(f"{path}: {reason} (expected: the Kaggle")):
         inspect_raw_csv(path)
+
+
+def test_a_quote_that_does_not_pair_is_found_with_its_line(tmp_path):
+    """DuckDB only says it could not make out such a file's dialect; the line comes from here."""
+    sniffing = 'Invalid Input Error: Error when sniffing file "quotes.csv".'
+    lines = SAMPLE_CSV.read_bytes().decode("latin-1").split("\r\n")
+    path = tmp_path / "quotes.csv"
+    path.write_text("\r\n".join(lines[:5] + ['"Cut off, by a download']), encoding="latin-1")
+    assert str(unpaired_quote(path, "latin-1", sniffing)) == (
+        f"{path}: line 6 opens a quoted value that is never closed (was the file cut off?)"
+    )
+    assert unpaired_quote(path, "latin-1", "Catalog Error: no such table") is None
+    path.write_text("\r\n".join([*lines[:3], f'"{lines[3]}', *lines[4:]]), encoding="latin-1")
+    assert str(unpaired_quote(path, "latin-1", sniffing)).startswith(
+        f"{path}: line 4 has a quoted value"
+    )
+    assert unpaired_quote(SAMPLE_CSV, "latin-1", sniffing) is None
+    path.write_text("\r\n".join([lines[0], "x" * 200_000]), encoding="latin-1")
+    assert unpaired_quote(path, "latin-1", sniffing) is None  # too long for Python's csv

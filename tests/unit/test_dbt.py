@@ -31,6 +31,15 @@ def test_a_model_error_keeps_its_cause_and_the_column_counts():
     assert failure.node == "model.spotify.base_spotify__tracks"
 
 
+def test_a_csv_line_too_long_keeps_its_cause():
+    cause = "Maximum line size of 2000000 bytes exceeded. Actual Size:3000087 bytes."
+    message = CSV_ERROR.replace("Expected Number of Columns: 24 Found: 25",
+                                f"{cause}\n\n  Possible Solution: a larger size")  # fmt: skip
+    reader = "model.spotify.base_spotify__tracks"
+    failure = _failure("build", [result(reader, "error", message)], [])
+    assert str(failure).endswith(f"CSV Error on Line: 24241 ({cause})")
+
+
 def test_a_failing_data_test_is_named_with_its_message():
     failure = _failure("build", [
         result("model.spotify.tracks", "success", "OK"),

@@ -41,3 +41,12 @@ def test_a_duckdb_error_is_one_line_naming_the_file_and_leaves_nothing_behind(tm
     with pytest.raises(UserError, match=r"^cannot score new\.csv: Catalog Error"):
         score(tmp_path / "new.csv", broken)
     assert score(tmp_path / "next.csv") == str(tmp_path / "next.csv")
+
+
+def test_a_file_whose_quotes_do_not_pair_is_refused_naming_the_line(tmp_path):
+    reader = "read_csv(getvariable('spotify_raw_csv'), quote = '\"', strict_mode = true)"
+    reading = MODELS.assign(sql=f"select * from {reader}")
+    path = tmp_path / "new.csv"
+    path.write_text('name,streams\r\nSeven,1\r\n"Cut off, by a download', encoding="utf-8")
+    with pytest.raises(UserError, match=r"new\.csv: line 3 opens a quoted value that is never"):
+        score(path, reading)
