@@ -34,6 +34,10 @@ class RawFileFormat:
     columns: list[str]
 
 
+# Python's codec for each encoding detect_encoding gives (a UTF-8 BOM is no part of the text).
+PYTHON_CODECS = {"utf-8": "utf-8-sig", "latin-1": "latin-1"}
+
+
 def detect_encoding(head: bytes) -> str:
     """UTF-8 (with or without BOM) when the bytes decode as UTF-8, else latin-1 (Kaggle's)."""
     if head.startswith(codecs.BOM_UTF8):
@@ -77,8 +81,7 @@ def unpaired_quote(path: Path, encoding: str, reader_error: str) -> UserError | 
     None otherwise. It reads the whole file, so it runs only after a read failed."""
     if "Error when sniffing file" not in reader_error:
         return None
-    text_encoding = "utf-8-sig" if encoding == "utf-8" else "latin-1"
-    with path.open(encoding=text_encoding, errors="replace", newline="") as file:
+    with path.open(encoding=PYTHON_CODECS[encoding], errors="replace", newline="") as file:
         reader = csv.reader(file, strict=True)
         start = 1  # the line the current record starts on
         try:
@@ -103,7 +106,7 @@ def inspect_raw_csv(path: Path) -> RawFileFormat:
     if b"\x00" in head:
         raise _refuse(path, "not a CSV file (binary content)")
     encoding = detect_encoding(head)
-    text = head.decode("utf-8-sig" if encoding == "utf-8" else "latin-1", errors="replace")
+    text = head.decode(PYTHON_CODECS[encoding], errors="replace")
     first_line = text.splitlines()[0]
     header = [name.strip() for name in next(csv.reader([first_line]))]
     other_separators = [name for separator, name in OTHER_SEPARATORS.items()
