@@ -321,10 +321,11 @@ def run(
                  f"({len(configs)} configs)")  # fmt: skip
         heading = _measurement_heading(title, dataset)
         _folder_made(profile_out).write_text(clock.markdown(heading), encoding="utf-8")
+        click.echo(f"wrote {profile_out}", err=True)
     sample_note = " (SYNTHETIC SAMPLE)" if dataset.is_sample else ""
     click.echo(
         f"run complete on {dataset.name}{sample_note}: {counts['clean_rows']} clean + "
-        f"{counts['rejected_rows']} rejected rows; {len(results)} configs trained; "
+        f"{counts['rejected_rows']} rejected rows; {len(results)} config(s) trained; "
         f"{_best_by_task(results)}"
     )
     _warn(built.warning)

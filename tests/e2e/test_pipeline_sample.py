@@ -27,6 +27,24 @@ def test_run_says_it_used_the_sample(sample_run):
     assert sample_run.result.stdout.count("\n") == 1  # one summary line on stdout
 
 
+def test_the_profile_shows_each_configs_stages_and_the_floor(sample_run):
+    assert f"wrote {sample_run.profile}" in sample_run.result.stderr
+    lines = sample_run.profile.read_text(encoding="utf-8").splitlines()
+    header, *rows = [line.strip("|").split("|") for line in lines if line.startswith("| ")]
+    columns = [name.strip() for name in header]
+    table = {row[0].strip(" *"): dict(zip(columns[1:], map(float, row[1:]), strict=True))
+             for row in rows}  # fmt: skip
+    assert list(table) == [*sample_run.config_names, "all"]
+    for config in ("experiment_2", "full_regression", "full_classification"):  # tree ensembles
+        for stage in ("cross-validation (CPU s)", "final fit (CPU s)", "MLflow logging (wall s)"):
+            assert table[config][stage] > 0, (config, stage)
+    assert table["full_classification"]["threshold (CPU s)"] > 0
+    assert table["full_regression"]["threshold (CPU s)"] == 0
+    assert any(line.startswith("- dbt build: ") for line in lines)
+    ratio = re.search(r"wall = \*\*([\d.]+)x the floor", "\n".join(lines))
+    assert float(ratio.group(1)) > 1
+
+
 def test_every_raw_row_is_clean_or_rejected(sample_run):
     check.assert_every_raw_row_accounted_for(sample_run, raw_rows=404)
     reasons = dict(check.query(sample_run, """

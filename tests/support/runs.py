@@ -26,6 +26,11 @@ class PipelineRun:
     result: subprocess.CompletedProcess
 
     @property
+    def profile(self) -> Path:
+        """The run's `--profile` file: where its time went."""
+        return self.warehouse.parent / "profile.md"
+
+    @property
     def env(self) -> dict[str, str]:
         return cli_env(self.mlflow_dir)
 
@@ -51,12 +56,13 @@ def run_cli(
 
 
 def pipeline_run(raw_csv: Path, folder: Path, configs: tuple[str, ...]) -> PipelineRun:
-    """`cli.py run` of `configs` with 1 CV repeat and 3 label permutations (quick)."""
+    """`cli.py run` of `configs` with 1 CV repeat and 3 label permutations (quick), its
+    profile written beside the warehouse."""
     warehouse = folder / "spotify.duckdb"
     mlflow_dir = folder / "mlflow"
     result = run_cli(
         "run", "--raw", str(raw_csv), "--warehouse", str(warehouse),
-        "--cv-repeats", "1", "--permutations", "3",
+        "--cv-repeats", "1", "--permutations", "3", "--profile", str(folder / "profile.md"),
         *[option for name in configs for option in ("--config", name)],
         env=cli_env(mlflow_dir),
     )  # fmt: skip
