@@ -605,7 +605,7 @@ def app(port: int, address: str, warehouse: Path | None) -> None:
 @click.option(
     "--rows",
     default=None,
-    type=click.IntRange(min=1),
+    type=int,
     help="Data rows to generate, 30 to 10 million and more [default: 404, the bundled sample].",
 )
 @click.option("--seed", default=None, type=int, help="Random seed [default: 2023].")
