@@ -24,11 +24,8 @@ class PipelineRun:
     warehouse: Path
     mlflow_dir: Path
     result: subprocess.CompletedProcess
-
-    @property
-    def profile(self) -> Path:
-        """The run's `--profile` file: where its time went."""
-        return self.warehouse.parent / "profile.md"
+    # The run's `--profile` file: where its time went.
+    profile: Path
 
     @property
     def env(self) -> dict[str, str]:
@@ -60,14 +57,15 @@ def pipeline_run(raw_csv: Path, folder: Path, configs: tuple[str, ...]) -> Pipel
     profile written beside the warehouse."""
     warehouse = folder / "spotify.duckdb"
     mlflow_dir = folder / "mlflow"
+    profile = folder / "profile.md"
     result = run_cli(
         "run", "--raw", str(raw_csv), "--warehouse", str(warehouse),
-        "--cv-repeats", "1", "--permutations", "3", "--profile", str(folder / "profile.md"),
+        "--cv-repeats", "1", "--permutations", "3", "--profile", str(profile),
         *[option for name in configs for option in ("--config", name)],
         env=cli_env(mlflow_dir),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    return PipelineRun(raw_csv, configs, warehouse, mlflow_dir, result)
+    return PipelineRun(raw_csv, configs, warehouse, mlflow_dir, result, profile)
 
 
 @contextmanager
