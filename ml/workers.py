@@ -95,6 +95,13 @@ def _timed(function: Callable, kind: str, args: tuple) -> tuple[Any, dict[str, f
     return result, seconds
 
 
+def _cancel(job: Future) -> None:
+    """Cancel a job not started, as an executor does: `concurrent.futures.wait` and
+    `as_completed` then count it as ended (after `cancel()` alone they wait for it forever)."""
+    job.cancel()
+    job.set_running_or_notify_cancel()
+
+
 class JobPool:
     """Runs `function(*args)` jobs in `workers` single-threaded processes, or in this process
     (as submitted, with the caller's threads) when `workers` is 1. Futures come back at once;
@@ -132,7 +139,7 @@ class JobPool:
         job: Future = Future()
         with self._lock:
             if self._closed:  # a config's thread still submitting while the run stops
-                job.cancel()
+                _cancel(job)
                 return job
             if self._executor is not None:
                 rank = self._rank.get(label, len(self._rank))
@@ -167,7 +174,7 @@ class JobPool:
                 self._running -= 1
                 self._dispatch()
         if timed.cancelled():
-            job.cancel()
+            _cancel(job)
             return
         if timed.exception() is not None:
             job.set_exception(timed.exception())
@@ -189,7 +196,7 @@ class JobPool:
             self._closed = True
             waiting, self._waiting = self._waiting, []
         for *_, job in waiting:
-            job.cancel()
+            _cancel(job)
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
 

@@ -114,8 +114,7 @@ def test_jobs_submitted_while_the_pool_closes_are_cancelled_and_every_job_ends()
     late = [workers.submit("a", "fit", busy, 0.1) for _ in range(2)]
     closing.join(timeout=60)
     assert not closing.is_alive()
-    wait(running + late, timeout=10)
-    assert all(future.done() for future in running + late)
+    assert not wait(running + late, timeout=10).not_done
     assert all(future.cancelled() for future in late)
 
 
