@@ -318,7 +318,7 @@ def run(
     results = _train(configs, paths, progress.step, engine, clock)
     if profile_out is not None:
         title = (f"Where `cli.py run{' --all' if train_all else ''}` spent its time "
-                 f"({len(configs)} configs)")  # fmt: skip
+                 f"({len(configs)} config(s))")  # fmt: skip
         heading = _measurement_heading(title, dataset)
         _folder_made(profile_out).write_text(clock.markdown(heading), encoding="utf-8")
         click.echo(f"wrote {profile_out}", err=True)
@@ -627,9 +627,9 @@ def make_sample(rows: int | None, seed: int | None, out_path: Path | None) -> No
     from ml.settings import SAMPLE_CSV
 
     target = out_path or SAMPLE_CSV
-    progress = Progress()
-    progress.step(f"generating {rows or DEFAULT_ROWS:,} rows -> {target}")
-    written = write_sample(target, rows or DEFAULT_ROWS, DEFAULT_SEED if seed is None else seed)
+    rows = DEFAULT_ROWS if rows is None else rows
+    seed = DEFAULT_SEED if seed is None else seed
+    written = write_sample(target, rows, seed, Progress().step)
     click.echo(f"wrote {written} data rows to {target}")
 
 

@@ -10,6 +10,7 @@ on playlist counts and song age roughly as in the real file, so models learn som
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -210,10 +211,16 @@ def _transcode_to_latin1(utf8_path: Path, path: Path) -> None:
             target.write(block)
 
 
-def write_sample(path: Path, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> int:
+def write_sample(
+    path: Path,
+    rows: int = DEFAULT_ROWS,
+    seed: int = DEFAULT_SEED,
+    progress: Callable[[str], None] = lambda message: None,
+) -> int:
     """Write `rows` data rows as the raw file is: latin-1, CRLF, minimal quoting."""
     if rows < MIN_ROWS:
         raise UserError(f"rows must be at least {MIN_ROWS} to hold every quirk, got {rows}")
+    progress(f"generating {rows:,} rows -> {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     utf8_path = path.with_name(f".{path.name}.utf8-{os.getpid()}")
     try:

@@ -139,6 +139,16 @@ def test_make_sample_writes_a_seeded_file(invoke, tmp_path):
     assert target.read_bytes().count(b"\r\n") == 31
 
 
+@pytest.mark.parametrize("rows", ["0", "-3", "29"])
+def test_make_sample_refuses_too_few_rows_before_it_starts(invoke, tmp_path, rows):
+    """`--rows 0` generated the default 404 rows; any refusal came after a "generating" line."""
+    target = tmp_path / "s.csv"
+    result = invoke("make-sample", "--rows", rows, "--out", str(target))
+    expected = f"error: rows must be at least 30 to hold every quirk, got {rows}"
+    assert one_line_error(result) == expected
+    assert "generating" not in result.stderr and not target.exists()
+
+
 def test_an_output_path_under_a_file_fails_before_any_work(invoke, tmp_path):
     """Every option that names a file or folder to write is checked as the command starts:
     one usage line, and nothing built, trained or generated first."""
