@@ -188,7 +188,7 @@ permutations_option = click.option(
     "--permutations",
     type=click.IntRange(min=0),
     default=None,
-    help="Override the label permutations of the audio-only significance test.",
+    help="Override the label permutations of the audio-only significance test (0 skips it).",
 )
 config_option = click.option(
     "--config",
