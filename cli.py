@@ -318,7 +318,7 @@ def run(
     results = _train(configs, paths, progress.step, engine, clock)
     if profile_out is not None:
         title = (f"Where `cli.py run{' --all' if train_all else ''}` spent its time "
-                 f"({len(configs)} config(s))")  # fmt: skip
+                 f"({len(configs)} config{'' if len(configs) == 1 else 's'})")  # fmt: skip
         heading = _measurement_heading(title, dataset)
         _folder_made(profile_out).write_text(clock.markdown(heading), encoding="utf-8")
         click.echo(f"wrote {profile_out}", err=True)
