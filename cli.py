@@ -606,7 +606,7 @@ def app(port: int, address: str, warehouse: Path | None) -> None:
     "--rows",
     default=None,
     type=int,
-    help="Data rows to generate, 30 to 10 million and more [default: 404, the bundled sample].",
+    help="Data rows, at least 30; 10 million and more work [default: 404, the bundled sample].",
 )
 @click.option("--seed", default=None, type=int, help="Random seed [default: 2023].")
 @click.option(
